@@ -1,0 +1,78 @@
+"""The one place lucid talks to the OpenMP runtime.
+
+Every call goes through ``#ifdef _OPENMP`` fallbacks so a serial build (a
+compiler without OpenMP) still imports and runs. Kernels ask
+:func:`effective_n_threads` how many threads a piece of work deserves, so small
+inputs never pay for an OpenMP fork/join.
+"""
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define LUCID_OPENMP 1
+    #else
+    #define LUCID_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    static void omp_set_num_threads(int n) { (void)n; }
+    #endif
+    #ifndef LUCID_COMPILE_ARGS
+    #define LUCID_COMPILE_ARGS ""
+    #endif
+    """
+    int LUCID_OPENMP
+    const char *LUCID_COMPILE_ARGS
+    int omp_get_max_threads() noexcept nogil
+    void omp_set_num_threads(int n) noexcept nogil
+
+# Set in a process forked after the parent ran OpenMP: such a child must not
+# enter an OpenMP region (the GNU runtime can hang there), so it runs serially.
+cdef int _forced_serial = 0
+
+
+def openmp_enabled():
+    """Return True when the extension was compiled with OpenMP."""
+    return bool(LUCID_OPENMP)
+
+
+def compile_args():
+    """Return the compiler flags the kernels were built with, as a string."""
+    return LUCID_COMPILE_ARGS.decode()
+
+
+def get_max_threads():
+    """Return the OpenMP thread count a parallel region would use now."""
+    if _forced_serial:
+        return 1
+    return omp_get_max_threads()
+
+
+def set_max_threads(int n):
+    """Set the OpenMP thread count for later parallel regions (``n >= 1``)."""
+    omp_set_num_threads(n)
+
+
+def force_serial(bint serial):
+    """Run every kernel on one thread without entering OpenMP (fork safety)."""
+    global _forced_serial
+    _forced_serial = serial
+
+
+def is_forced_serial():
+    """Return True when kernels are held to one thread without OpenMP."""
+    return bool(_forced_serial)
+
+
+cdef int effective_n_threads(Py_ssize_t n_work, Py_ssize_t min_work_per_thread) noexcept nogil:
+    """Threads worth using for ``n_work`` items: 1 (no OpenMP region) when small."""
+    cdef int max_threads
+    cdef Py_ssize_t useful
+    if _forced_serial:
+        return 1
+    max_threads = omp_get_max_threads()
+    useful = n_work // min_work_per_thread
+    if useful < 2:
+        return 1
+    if useful < max_threads:
+        return <int>useful
+    return max_threads

@@ -1,0 +1,258 @@
+"""OpenMP kernels for the KL divergence: forward sum, per-element forward, gradients.
+
+Three layers, top to bottom of what a call goes through:
+
+1. Python-facing wrappers (``kl_div_sum_2d`` ...): take 2-D strided views and
+   caller-allocated outputs, release the GIL, choose the compute precision.
+2. Block loops: ``prange(..., schedule="static")`` over fixed-size blocks of
+   the 2-D index space. A block is up to ``BLOCK`` elements: a slice of one row,
+   or several whole short rows.
+3. Per-element math and contiguous runs in ``kl_math.h`` (inline C).
+
+Inputs are ``const`` memoryviews, so read-only memory maps work, and may have any
+strides (negative, zero for broadcasting). A run that is not contiguous in the
+compute precision (strided, broadcast, float16 stored as uint16, or a dtype mix)
+is first gathered into a per-thread stack buffer of ``BLOCK`` elements; nothing
+input-sized is ever allocated here.
+
+Determinism: the sum of every block is computed in a fixed order and the block
+sums are added in block order, in float64, independent of the thread count, so
+a reduction is bitwise identical for 1, 2 or 64 threads.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport uint16_t
+
+from lucid._ext._openmp_helpers cimport effective_n_threads
+
+cdef extern from "kl_math.h" nogil:
+    float lucid_half_to_float(uint16_t h)
+    double lucid_kl_sum_run_f32(const float *x, const float *t, Py_ssize_t n, int log_target)
+    double lucid_kl_sum_run_f64(const double *x, const double *t, Py_ssize_t n, int log_target)
+    void lucid_kl_none_run_f32(const float *x, const float *t, float *out, Py_ssize_t n,
+                               int log_target)
+    void lucid_kl_none_run_f64(const double *x, const double *t, double *out, Py_ssize_t n,
+                               int log_target)
+    void lucid_kl_grad_x_run_f32(const float *x, const float *t, const float *g, float *out,
+                                 Py_ssize_t n, int log_target)
+    void lucid_kl_grad_x_run_f64(const double *x, const double *t, const double *g,
+                                 double *out, Py_ssize_t n, int log_target)
+    void lucid_kl_grad_target_run_f32(const float *x, const float *t, const float *g,
+                                      float *out, Py_ssize_t n, int log_target)
+    void lucid_kl_grad_target_run_f64(const double *x, const double *t, const double *g,
+                                      double *out, Py_ssize_t n, int log_target)
+
+# Storage types of the inputs; uint16_t holds float16 bits.
+ctypedef fused x_type:
+    float
+    double
+    uint16_t
+
+ctypedef fused t_type:
+    float
+    double
+    uint16_t
+
+# Compute precision: float for float16/float32 inputs, double when either is float64.
+ctypedef fused real:
+    float
+    double
+
+cdef enum:
+    # Elements per block: the unit of work, of determinism and of the gather buffers
+    # (2 x 4096 doubles = 64 KiB of stack per thread).
+    BLOCK = 4096
+    # Block sums kept at once; bounds the partial-sum array to 64 KiB.
+    GROUP_BLOCKS = 8192
+    # Below this many elements per thread an OpenMP fork/join costs more than it saves.
+    MIN_ELEMENTS_PER_THREAD = 65536
+
+
+cdef struct Blocking:
+    Py_ssize_t rows
+    Py_ssize_t cols
+    Py_ssize_t col_chunk        # columns per block (<= BLOCK)
+    Py_ssize_t chunks_per_row   # blocks across one row
+    Py_ssize_t rows_per_block   # whole rows per block when rows are short
+    Py_ssize_t n_blocks
+
+
+cdef Blocking make_blocking(Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    cdef Blocking b
+    b.rows = rows
+    b.cols = cols
+    b.col_chunk = cols if cols < BLOCK else BLOCK
+    if b.col_chunk < 1:
+        b.col_chunk = 1
+    b.chunks_per_row = (cols + b.col_chunk - 1) // b.col_chunk
+    b.rows_per_block = BLOCK // cols if 0 < cols < BLOCK else 1
+    b.n_blocks = ((rows + b.rows_per_block - 1) // b.rows_per_block) * b.chunks_per_row
+    return b
+
+
+cdef inline const real* contiguous_run(const x_type[:, :] a, Py_ssize_t r, Py_ssize_t c0,
+                                       Py_ssize_t n, real *buf) noexcept nogil:
+    """Row ``r``, columns ``c0:c0+n`` of ``a`` as contiguous ``real`` values.
+
+    Points into ``a`` itself when it already is contiguous in the compute
+    precision; otherwise converts into ``buf`` (strided, broadcast, float16 or a
+    different precision).
+    """
+    cdef Py_ssize_t j
+    if (x_type is float and real is float) or (x_type is double and real is double):
+        if a.strides[1] == sizeof(real) or n == 1:
+            return <const real*>&a[r, c0]
+    for j in range(n):
+        if x_type is uint16_t:
+            buf[j] = <real>lucid_half_to_float(a[r, c0 + j])
+        else:
+            buf[j] = <real>a[r, c0 + j]
+    return buf
+
+
+cdef double sum_block(const x_type[:, :] x, const t_type[:, :] t, Blocking b, Py_ssize_t k,
+                      bint log_target, real kind) noexcept nogil:
+    """Sum of the losses in block ``k``, rows in order, in float64."""
+    cdef real xbuf[BLOCK]
+    cdef real tbuf[BLOCK]
+    cdef const real *xp
+    cdef const real *tp
+    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
+    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
+    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
+    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
+    cdef Py_ssize_t r
+    cdef double acc = 0.0
+    for r in range(r0, r1):
+        xp = contiguous_run(x, r, c0, n, xbuf)
+        tp = contiguous_run(t, r, c0, n, tbuf)
+        if real is float:
+            acc += lucid_kl_sum_run_f32(xp, tp, n, log_target)
+        else:
+            acc += lucid_kl_sum_run_f64(xp, tp, n, log_target)
+    return acc
+
+
+cdef double sum_2d(const x_type[:, :] x, const t_type[:, :] t, bint log_target,
+                   real kind) noexcept nogil:
+    """Fixed-order blocked sum: block sums in groups, each group added in block order."""
+    cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef double partials[GROUP_BLOCKS]
+    cdef double total = 0.0
+    cdef Py_ssize_t g0, g1, k
+    cdef int n_threads = effective_n_threads(b.rows * b.cols, MIN_ELEMENTS_PER_THREAD)
+    g0 = 0
+    while g0 < b.n_blocks:
+        g1 = min(g0 + GROUP_BLOCKS, b.n_blocks)
+        if n_threads > 1:
+            for k in prange(g0, g1, schedule="static", num_threads=n_threads):
+                partials[k - g0] = sum_block(x, t, b, k, log_target, kind)
+        else:
+            # One thread: stay out of OpenMP entirely (cheap, and fork-safe).
+            for k in range(g0, g1):
+                partials[k - g0] = sum_block(x, t, b, k, log_target, kind)
+        for k in range(g1 - g0):
+            total += partials[k]
+        g0 = g1
+    return total
+
+
+cdef void none_block(const x_type[:, :] x, const t_type[:, :] t, real[:, ::1] out,
+                     Blocking b, Py_ssize_t k, bint log_target) noexcept nogil:
+    """Per-element losses of block ``k`` written into ``out``."""
+    cdef real xbuf[BLOCK]
+    cdef real tbuf[BLOCK]
+    cdef const real *xp
+    cdef const real *tp
+    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
+    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
+    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
+    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
+    cdef Py_ssize_t r
+    for r in range(r0, r1):
+        xp = contiguous_run(x, r, c0, n, xbuf)
+        tp = contiguous_run(t, r, c0, n, tbuf)
+        if real is float:
+            lucid_kl_none_run_f32(xp, tp, &out[r, c0], n, log_target)
+        else:
+            lucid_kl_none_run_f64(xp, tp, &out[r, c0], n, log_target)
+
+
+cdef void grad_block(const x_type[:, :] x, const t_type[:, :] t, const real[:, :] g,
+                     real[:, ::1] out, Blocking b, Py_ssize_t k, bint log_target,
+                     bint wrt_target) noexcept nogil:
+    """Gradient of block ``k`` w.r.t. x (or target), times the upstream ``g``."""
+    cdef real xbuf[BLOCK]
+    cdef real tbuf[BLOCK]
+    cdef real gbuf[BLOCK]
+    cdef const real *xp
+    cdef const real *tp
+    cdef const real *gp
+    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
+    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
+    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
+    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
+    cdef Py_ssize_t r
+    for r in range(r0, r1):
+        xp = contiguous_run(x, r, c0, n, xbuf)
+        tp = contiguous_run(t, r, c0, n, tbuf)
+        gp = contiguous_run(g, r, c0, n, gbuf)
+        if real is float:
+            if wrt_target:
+                lucid_kl_grad_target_run_f32(xp, tp, gp, &out[r, c0], n, log_target)
+            else:
+                lucid_kl_grad_x_run_f32(xp, tp, gp, &out[r, c0], n, log_target)
+        else:
+            if wrt_target:
+                lucid_kl_grad_target_run_f64(xp, tp, gp, &out[r, c0], n, log_target)
+            else:
+                lucid_kl_grad_x_run_f64(xp, tp, gp, &out[r, c0], n, log_target)
+
+
+def kl_div_sum_2d(const x_type[:, :] x,  # IN
+                  const t_type[:, :] t,  # IN, same shape as x
+                  bint log_target):
+    """Return the float64 sum of the per-element losses of two 2-D views."""
+    cdef double total
+    if x_type is double or t_type is double:
+        with nogil:
+            total = sum_2d(x, t, log_target, <double>0)
+    else:
+        with nogil:
+            total = sum_2d(x, t, log_target, <float>0)
+    return total
+
+
+def kl_div_none_2d(const x_type[:, :] x,  # IN
+                   const t_type[:, :] t,  # IN, same shape as x
+                   real[:, ::1] out,      # OUT, same shape; its dtype is the compute precision
+                   bint log_target):
+    """Write the per-element losses of two 2-D views into ``out``."""
+    cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef int n_threads = effective_n_threads(b.rows * b.cols, MIN_ELEMENTS_PER_THREAD)
+    cdef Py_ssize_t k
+    with nogil:
+        if n_threads > 1:
+            for k in prange(b.n_blocks, schedule="static", num_threads=n_threads):
+                none_block(x, t, out, b, k, log_target)
+        else:
+            for k in range(b.n_blocks):
+                none_block(x, t, out, b, k, log_target)
+
+
+def kl_div_grad_2d(const x_type[:, :] x,  # IN
+                   const t_type[:, :] t,  # IN, same shape as x
+                   const real[:, :] g,    # IN, upstream gradient (zero strides for a scalar)
+                   real[:, ::1] out,      # OUT, same shape; its dtype is the compute precision
+                   bint log_target,
+                   bint wrt_target):
+    """Write d loss / d x (or d loss / d target when ``wrt_target``) times ``g`` into ``out``."""
+    cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef int n_threads = effective_n_threads(b.rows * b.cols, MIN_ELEMENTS_PER_THREAD)
+    cdef Py_ssize_t k
+    with nogil:
+        if n_threads > 1:
+            for k in prange(b.n_blocks, schedule="static", num_threads=n_threads):
+                grad_block(x, t, g, out, b, k, log_target, wrt_target)
+        else:
+            for k in range(b.n_blocks):
+                grad_block(x, t, g, out, b, k, log_target, wrt_target)

@@ -62,6 +62,8 @@ static inline T lucid_kl_elem_log_target_##S(T x, T logp)                       
 {                                                                                \
     /* exp(-inf) * (-inf - x) would be 0 * inf = NaN; p == 0 means loss 0. */   \
     if (logp == -INFINITY) return LUCID_ZERO_TARGET_LOSS(x);                     \
+    /* p > 0 but q = 0: +inf, even where exp(logp) underflows to 0. */           \
+    if (x == -INFINITY) return logp == logp ? INFINITY : NAN;                    \
     return EXP(logp) * (logp - x);                                               \
 }                                                                                \
                                                                                  \

@@ -1,0 +1,67 @@
+"""The recorded gradient of kl_div, itself differentiable.
+
+``KLDivGrad`` computes d loss / d x or d loss / d target (times the upstream
+gradient) with the OpenMP kernels. Its own vjp is written with lucid's
+differentiable ops, so ``create_graph=True`` gives second derivatives
+(Hessian-vector products through ``kl_div``).
+"""
+from lucid._ext import kl_div as kernels
+from lucid.autograd.function import Function
+from lucid.ops.broadcasting import unbroadcast
+
+
+def _reduce_to(grad, tensor):
+    # The vjp of a broadcast input is summed back to its shape, in its dtype.
+    return unbroadcast(grad, tensor.shape).to(tensor.dtype)
+
+
+class KLDivGrad(Function):
+    """d loss / d x (``wrt_target=False``) or d loss / d target, times ``grad``.
+
+    With p = target (or exp(target) when ``log_target``):
+
+    =============  ==================  ==========================
+    log_target     d / d x             d / d target
+    =============  ==================  ==========================
+    False          -p g                (log p + 1 - x) g
+    True           -p g                p (log p - x + 1) g
+    =============  ==================  ==========================
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, grad, log_target, wrt_target):
+        ctx.save_for_backward(x, target, grad)
+        ctx.log_target = log_target
+        ctx.wrt_target = wrt_target
+        return kernels.kl_div_grad(x._data, target._data, grad._data, log_target, wrt_target)
+
+    @staticmethod
+    def backward(ctx, h):
+        x, target, g = ctx.saved_tensors
+        if ctx.wrt_target:
+            dx, dt, dg = _second_derivatives_wrt_target(x, target, g, h, ctx.log_target)
+        else:
+            dx, dt, dg = _second_derivatives_wrt_x(target, g, h, ctx.log_target)
+        return (
+            None if dx is None else _reduce_to(dx, x),
+            _reduce_to(dt, target),
+            _reduce_to(dg, g),
+            None,
+            None,
+        )
+
+
+def _second_derivatives_wrt_x(target, g, h, log_target):
+    # out = -p g: no x dependence; d/dp = -g, d/dg = -p.
+    p = target.exp() if log_target else target
+    dt = -(h * g * p) if log_target else -(h * g)
+    return None, dt, -(h * p)
+
+
+def _second_derivatives_wrt_target(x, target, g, h, log_target):
+    if log_target:
+        # out = e^t (t - x + 1) g
+        p = target.exp()
+        return -(h * g * p), h * g * p * (target - x + 2), h * p * (target - x + 1)
+    # out = (log t + 1 - x) g
+    return -(h * g), h * g / target, h * (target.log() + 1 - x)

@@ -1,0 +1,237 @@
+"""``kl_div``: argument checking, reductions and the autograd record.
+
+The arithmetic happens in the OpenMP kernels of ``lucid._ext``; this module
+decides what to compute (which reduction, which dtype), checks that the
+arguments make sense, and records the operation on the autograd tape.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from lucid._creation import as_tensor
+from lucid._ext import kl_div as kernels
+from lucid.autograd.function import Function
+from lucid.nn.functional._kl_div_backward import KLDivGrad, _reduce_to
+
+REDUCTIONS = ("none", "mean", "sum", "batchmean")
+_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
+    r"""Kullback-Leibler divergence between a target and a predicted distribution.
+
+    Measures the information lost when the predicted distribution :math:`q`
+    (given as log-probabilities ``x``) is used to approximate the target
+    distribution :math:`p`. Typical uses: knowledge distillation (a student's
+    log-probabilities against a teacher's probabilities), the KL term of a
+    variational objective, and KL-regularised policy updates.
+
+    The convention is the reference framework's (PyTorch's ``F.kl_div``):
+    ``x`` holds :math:`\log q` and ``target`` holds :math:`p`, or :math:`\log p`
+    when ``log_target=True``. The arguments are not interchangeable: KL is
+    asymmetric, :math:`D_{KL}(p \,\|\, q) \ne D_{KL}(q \,\|\, p)` in general,
+    so it is not a metric.
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+        Log-probabilities :math:`\log q` of the predicted distribution, any
+        shape. Array-likes are read in place, never copied.
+    target : Tensor or array_like
+        Probabilities :math:`p` of the target distribution, or :math:`\log p`
+        when ``log_target=True``. Broadcasts with ``x`` (numpy rules); usually
+        the same shape.
+    size_average : None
+        Deprecated and ignored; kept so that old call sites still run. Any
+        value other than None emits a ``FutureWarning``. Use ``reduction``.
+    reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
+        ``"none"``: the per-element losses, in the broadcast shape.
+        ``"sum"``: their sum. ``"mean"``: the sum divided by the number of
+        elements. ``"batchmean"``: the sum divided by the size of the leading
+        (batch) dimension, which is the KL divergence per sample.
+    log_target : bool, default False
+        Whether ``target`` holds :math:`\log p` instead of :math:`p`, which
+        saves a ``log``/``exp`` round trip and keeps tiny probabilities exact.
+
+    Returns
+    -------
+    Tensor
+        A 0-d tensor for ``"sum"``, ``"mean"`` and ``"batchmean"``; the
+        per-element losses for ``"none"``. Its dtype is the promotion of the
+        input dtypes (numpy rules); float16 inputs compute in float32 and
+        return float16.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not one of the four names, or the shapes do not
+        broadcast.
+    TypeError
+        If an input is not a floating tensor or array (integer, bool, complex,
+        None, strings, ragged lists), or ``log_target`` is not a bool.
+
+    See Also
+    --------
+    lucid.nn.KLDivLoss : The same as a callable module.
+    lucid.nn.functional.log_softmax : Turns logits into ``x``.
+
+    Notes
+    -----
+    The per-element loss is
+
+    .. math:: L_i = p_i \, (\log p_i - \log q_i) = p_i \, (\log p_i - x_i),
+
+    and summed over a distribution it is the KL divergence
+
+    .. math:: D_{KL}(p \,\|\, q) = \sum_i p_i \log \frac{p_i}{q_i} \ge 0,
+
+    with equality if and only if :math:`p = q` almost everywhere.
+
+    ``"mean"`` divides by the element count, not the number of
+    distributions, so for a batch of ``B`` distributions over ``C`` classes
+    it reports the KL divided by ``C`` as well: it under-reports the
+    divergence. ``"batchmean"`` gives the mean KL per distribution; prefer it
+    whenever the absolute value matters. ``"mean"`` stays the default for
+    compatibility with the reference framework.
+
+    Special values: where :math:`p = 0` the loss is 0 (the convention
+    :math:`0 \log 0 = 0`), also when ``x`` is :math:`-\infty`, where the
+    reference framework returns NaN; where :math:`p > 0` and ``x`` is
+    :math:`-\infty` the loss is :math:`+\infty`; a negative :math:`p` or any
+    NaN gives NaN, never a silently clipped value.
+
+    Reductions are a fixed-order blocked sum accumulated in float64, so a
+    result is bitwise identical for any number of threads, and allocate
+    nothing the size of the input.
+
+    Gradients flow to both ``x`` and ``target`` through lucid's autograd
+    tape; the gradient is itself differentiable (``create_graph=True``).
+
+    Examples
+    --------
+    The KL divergence of p = [0.8, 0.15, 0.05] from q = softmax([2.0, 0.5, 0.1]):
+
+    >>> import lucid
+    >>> from lucid.nn.functional import kl_div, log_softmax
+    >>> log_q = log_softmax(lucid.tensor([[2.0, 0.5, 0.1]]), dim=1)
+    >>> p = lucid.tensor([[0.8, 0.15, 0.05]])
+    >>> kl_div(log_q, p, reduction="batchmean")
+    Tensor(0.0239...)
+
+    ``"mean"`` divides by the 3 elements instead of the 1 row:
+
+    >>> kl_div(log_q, p, reduction="mean")
+    Tensor(0.00797...)
+    >>> kl_div(log_q, p, reduction="sum")
+    Tensor(0.0239...)
+    >>> kl_div(log_q, p, reduction="none")
+    Tensor([[ 0.0723..., -0.0446..., -0.0036...]])
+
+    With the target as log-probabilities:
+
+    >>> kl_div(log_q, p.log(), reduction="batchmean", log_target=True)
+    Tensor(0.0239...)
+
+    Gradients reach the logits through ``log_softmax``:
+
+    >>> logits = lucid.tensor([[2.0, 0.5, 0.1]], requires_grad=True)
+    >>> loss = kl_div(log_softmax(logits, dim=1), p, reduction="batchmean")
+    >>> loss.backward()
+    >>> logits.grad
+    Tensor([[-0.0654...,  0.0317...,  0.0336...]])
+
+    A target shared by every row broadcasts without being copied:
+
+    >>> log_q2 = log_softmax(lucid.tensor([[2.0, 0.5, 0.1], [0.1, 0.5, 2.0]]), dim=1)
+    >>> kl_div(log_q2, p, reduction="none").shape
+    (2, 3)
+    """
+    _warn_if_size_average(size_average)
+    _check_reduction(reduction)
+    if not isinstance(log_target, (bool, np.bool_)):
+        raise TypeError(f"log_target must be a bool, got {type(log_target).__name__} {log_target!r}")
+    x = _as_float_tensor(x, "x")
+    target = _as_float_tensor(target, "target")
+    _loss_shape(x.shape, target.shape)
+    return KLDiv.apply(x, target, reduction, bool(log_target))
+
+
+def _warn_if_size_average(size_average):
+    if size_average is not None:
+        # stacklevel 3: past this helper and kl_div, at the caller's line.
+        warnings.warn(
+            f"kl_div: size_average={size_average!r} is deprecated and ignored; "
+            "reduction decides how the loss is reduced (use reduction='sum' for what "
+            "size_average=False did, reduction='mean' or 'batchmean' for averages).",
+            FutureWarning,
+            stacklevel=3,
+        )
+
+
+def _check_reduction(reduction):
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        allowed = ", ".join(repr(r) for r in REDUCTIONS)
+        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
+
+
+def _as_float_tensor(value, name):
+    tensor = as_tensor(value, name)
+    if tensor.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"kl_div: {name} must have a floating dtype (float16, float32 or float64), "
+            f"got {tensor.dtype}"
+        )
+    return tensor
+
+
+def _loss_shape(x_shape, target_shape):
+    try:
+        return np.broadcast_shapes(x_shape, target_shape)
+    except ValueError:
+        raise ValueError(
+            f"kl_div: x of shape {tuple(x_shape)} and target of shape {tuple(target_shape)} "
+            "do not broadcast"
+        ) from None
+
+
+def _reduction_count(shape, reduction):
+    """What the summed loss is divided by (0 gives NaN, as the mean of nothing)."""
+    if reduction == "mean":
+        return math.prod(shape)
+    if reduction == "batchmean" and shape:
+        return shape[0]
+    return 1
+
+
+class KLDiv(Function):
+    """Records kl_div on the tape; its vjp is :class:`KLDivGrad`."""
+
+    @staticmethod
+    def forward(ctx, x, target, reduction, log_target):
+        ctx.save_for_backward(x, target)
+        ctx.reduction = reduction
+        ctx.log_target = log_target
+        dtype = np.result_type(x.dtype, target.dtype)
+        if reduction == "none":
+            return kernels.kl_div_elementwise(x._data, target._data, log_target).astype(
+                dtype, copy=False)
+        shape = _loss_shape(x.shape, target.shape)
+        total = kernels.kl_div_sum(x._data, target._data, log_target)
+        count = _reduction_count(shape, reduction)
+        return np.asarray(total / count if count else math.nan, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, target = ctx.saved_tensors
+        shape = _loss_shape(x.shape, target.shape)
+        if ctx.reduction != "none":
+            count = _reduction_count(shape, ctx.reduction)
+            grad = grad / count if count else grad * math.nan
+        grad_x = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, False), x)
+        if ctx.needs_input_grad[1]:
+            grad_target = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, True),
+                                     target)
+        return grad_x, grad_target, None, None

@@ -1,0 +1,77 @@
+"""Thread control: set/get_num_threads, OMP_NUM_THREADS, threadpoolctl, Python threads."""
+import concurrent.futures
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lucid
+from lucid.nn.functional import kl_div
+
+from conftest import random_distributions, reference_losses
+
+
+def test_set_num_threads_round_trips():
+    before = lucid.get_num_threads()
+    try:
+        lucid.set_num_threads(1)
+        assert lucid.get_num_threads() == 1
+        lucid.set_num_threads(3)
+        assert lucid.get_num_threads() == 3
+    finally:
+        lucid.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_set_num_threads_rejects_values_below_one(bad):
+    with pytest.raises(ValueError, match=str(bad)):
+        lucid.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [True, 2.0, "2", None])
+def test_set_num_threads_rejects_non_integers(bad):
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        lucid.set_num_threads(bad)
+
+
+def test_omp_num_threads_sets_the_default():
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", "import lucid; print(lucid.get_num_threads())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"
+
+
+def test_threadpoolctl_limits_lucid():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = lucid.get_num_threads()
+    lucid.set_num_threads(2)
+    try:
+        with threadpoolctl.threadpool_limits(1):
+            assert lucid.get_num_threads() == 1
+        assert lucid.get_num_threads() == 2
+    finally:
+        lucid.set_num_threads(before)
+
+
+def test_concurrent_calls_from_python_threads_are_correct(rng):
+    pairs = [random_distributions(rng, (64, 2000)) for _ in range(8)]
+    expected = [reference_losses(x, p).sum() for x, p in pairs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda pair: kl_div(*pair, reduction="sum").item(), pairs * 3))
+    np.testing.assert_allclose(got, expected * 3, rtol=1e-12)
+
+
+def test_show_config_reports_openmp_and_threads(capsys):
+    lucid.show_config()
+    out = capsys.readouterr().out
+    assert out.startswith(f"lucid {lucid.__version__}")
+    assert "OpenMP:" in out and f"threads:       {lucid.get_num_threads()}" in out
+    assert "-march=native" not in out and "-ffast-math" not in out
+
+
+def test_openmp_is_compiled_in_when_ci_requires_it():
+    if os.environ.get("LUCID_REQUIRE_OPENMP") != "1":
+        pytest.skip("only meaningful where the build was required to have OpenMP")
+    assert lucid.config()["openmp"] is True

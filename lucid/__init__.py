@@ -24,6 +24,7 @@ from lucid._creation import (
 from lucid.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from lucid import autograd
 from lucid._threads import get_num_threads, set_num_threads
+from lucid import _fork  # registers the after-fork hook that keeps forked children safe
 from lucid._config import config, show_config
 from lucid import nn
 

@@ -28,6 +28,9 @@ cdef extern from *:
 # Set in a process forked after the parent ran OpenMP: such a child must not
 # enter an OpenMP region (the GNU runtime can hang there), so it runs serially.
 cdef int _forced_serial = 0
+# Set once a kernel has been given more than one thread, i.e. this process has
+# started (or inherited, through fork) OpenMP worker threads.
+cdef int _entered_parallel = 0
 
 
 def openmp_enabled():
@@ -63,16 +66,24 @@ def is_forced_serial():
     return bool(_forced_serial)
 
 
+def entered_parallel():
+    """Return True once a kernel in this process (or a fork parent) ran in parallel."""
+    return bool(_entered_parallel)
+
+
 cdef int effective_n_threads(Py_ssize_t n_work, Py_ssize_t min_work_per_thread) noexcept nogil:
     """Threads worth using for ``n_work`` items: 1 (no OpenMP region) when small."""
+    global _entered_parallel
     cdef int max_threads
     cdef Py_ssize_t useful
     if _forced_serial:
         return 1
     max_threads = omp_get_max_threads()
     useful = n_work // min_work_per_thread
-    if useful < 2:
+    if useful < 2 or max_threads < 2:
         return 1
+    # Every caller given more than one thread enters an OpenMP region next.
+    _entered_parallel = 1
     if useful < max_threads:
         return <int>useful
     return max_threads

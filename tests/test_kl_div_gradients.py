@@ -103,6 +103,7 @@ def test_each_gradient_has_its_input_dtype(rng, x_dtype, t_dtype):
                                -p.astype(t_dtype).astype(np.float64) / 3, rtol=2e-3)
 
 
+@pytest.mark.filterwarnings("ignore:reduction. .mean.:UserWarning")
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("log_target", [False, True])
 def test_gradients_equal_reference_framework(rng, reduction, log_target):

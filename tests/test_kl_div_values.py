@@ -167,6 +167,7 @@ def test_kl_div_module_equals_function(rng):
         log_q, np.log(p), reduction="batchmean", log_target=True).item()
 
 
+@pytest.mark.filterwarnings("ignore:reduction. .mean.:UserWarning")
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("log_target", [False, True])
 def test_values_equal_reference_framework(rng, reduction, log_target):

@@ -1,0 +1,252 @@
+"""Function, its context and the graph node it records.
+
+A differentiable operation is a :class:`Function` subclass with a numpy
+``forward`` and a ``backward`` (its vector-Jacobian product) written with
+lucid's own operations. :meth:`Function.apply` runs the forward and, when grad
+mode is on and an input requires grad, records a :class:`Node` on the result:
+the function, its :class:`Context` (saved tensors and any attributes the
+forward set) and one edge per forward argument, pointing at the node that
+produced that input or at the leaf tensor itself.
+
+Because backward is written with lucid operations, running it with grad mode
+on (``create_graph=True``) records the backward pass too, which is what makes
+second derivatives work.
+"""
+
+import numpy as np
+
+from lucid._tensor import Tensor
+from lucid.autograd import grad_mode
+
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+class Context:
+    """What a :class:`Function`'s forward leaves for its backward.
+
+    Attributes may be set freely (``ctx.dim = dim``); tensors needed by the
+    backward go through :meth:`save_for_backward`, so that an in-place change
+    made after saving is detected instead of silently giving a wrong gradient.
+
+    Attributes
+    ----------
+    needs_input_grad : tuple of bool
+        One entry per forward argument: whether a gradient is wanted for it.
+
+    Examples
+    --------
+    >>> from lucid.autograd.function import Context
+    >>> ctx = Context()
+    >>> ctx.save_for_backward(None)
+    >>> ctx.saved_tensors
+    (None,)
+    """
+
+    def __init__(self, needs_input_grad=()):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._freed = False
+        self._node_name = "a Function"
+
+    def save_for_backward(self, *tensors):
+        """Keep `tensors` (or None) for the backward, remembering their versions.
+
+        Parameters
+        ----------
+        *tensors : Tensor or None
+
+        Raises
+        ------
+        TypeError
+            If an argument is neither a Tensor nor None.
+        """
+        for tensor in tensors:
+            if tensor is not None and not isinstance(tensor, Tensor):
+                raise TypeError(f"save_for_backward can only save Tensors or None, got {type(tensor).__name__}")
+        self._saved = tuple((t, None if t is None else t._version) for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        """tuple of Tensor: the tensors given to :meth:`save_for_backward`.
+
+        Raises
+        ------
+        RuntimeError
+            If the graph was freed by an earlier backward, or if a saved tensor
+            was modified in place after it was saved.
+        """
+        if self._freed:
+            raise RuntimeError(_FREED_MESSAGE)
+        for tensor, version in self._saved:
+            if tensor is not None and tensor._version != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{tensor.dtype} Tensor of shape {tensor.shape}] is at version "
+                    f"{tensor._version}; expected version {version} instead. Hint: it was saved by "
+                    f"{self._node_name}; compute out of place (x = x + 1 rather than x += 1) or clone() it."
+                )
+        return tuple(tensor for tensor, _ in self._saved)
+
+    def _release(self):
+        """Drop the saved tensors once a backward that does not retain the graph used them."""
+        self._saved = ()
+        self._freed = True
+
+
+class Node:
+    """A recorded application of a Function: what backward runs, and where it sends gradients.
+
+    Parameters
+    ----------
+    function : type
+        The :class:`Function` subclass.
+    ctx : Context
+    next_edges : tuple
+        One entry per forward argument: the input's Node, the input itself
+        when it is a leaf that requires grad, or None.
+    input_meta : tuple
+        ``(shape, dtype)`` per forward argument (None for non-Tensors), used to
+        check the gradients backward returns.
+
+    Examples
+    --------
+    >>> import lucid
+    >>> x = lucid.ones(2, requires_grad=True)
+    >>> (x * 2).grad_fn
+    <MulBackward>
+    """
+
+    __slots__ = ("function", "ctx", "next_edges", "input_meta")
+
+    def __init__(self, function, ctx, next_edges, input_meta):
+        self.function = function
+        self.ctx = ctx
+        self.next_edges = next_edges
+        self.input_meta = input_meta
+
+    def name(self):
+        """Return the node's name: the Function's class name (leading ``_`` dropped) + ``Backward``.
+
+        Returns
+        -------
+        str
+        """
+        return self.function.__name__.lstrip("_") + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        """tuple: the edges to the nodes (or leaves) that produced this node's inputs."""
+        return self.next_edges
+
+
+class Function:
+    """Base class of differentiable operations.
+
+    Subclasses define two static methods:
+
+    - ``forward(ctx, *args)`` receives the arguments of :meth:`apply` as given
+      (tensors stay tensors) and returns a numpy array (or a Tensor);
+    - ``backward(ctx, grad)`` receives the gradient of the output (a Tensor)
+      and returns one gradient per forward argument, None where there is none.
+      Gradients must have their input's shape: a backward that broadcast its
+      inputs calls :func:`lucid.ops.broadcasting.unbroadcast`.
+
+    Notes
+    -----
+    The forward runs without recording and with numpy's floating point warnings
+    silenced, so inf and NaN follow IEEE rules quietly, as in the reference
+    framework. The recorded node is named ``<ClassNameBackward>``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lucid
+    >>> from lucid.autograd import Function
+    >>> class Cube(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x._data ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return grad * 3 * x * x
+    >>> x = lucid.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = Cube.apply(x)
+    >>> y
+    Tensor([1., 8.], grad_fn=<CubeBackward>)
+    >>> y.sum().backward()
+    >>> x.grad
+    Tensor([ 3., 12.])
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        """Compute the result as a numpy array; override in subclasses."""
+        raise NotImplementedError("Function subclasses must implement forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, grad):
+        """Return one gradient per forward argument; override in subclasses."""
+        raise NotImplementedError("Function subclasses must implement backward(ctx, grad)")
+
+    @classmethod
+    def apply(cls, *args):
+        """Run the forward and record a node when some input requires grad.
+
+        Parameters
+        ----------
+        *args
+            Passed to ``forward`` as given.
+
+        Returns
+        -------
+        Tensor
+            The forward's result; it requires grad when a node was recorded.
+        """
+        wants_grad = tuple(isinstance(arg, Tensor) and arg.requires_grad for arg in args)
+        record = grad_mode.is_grad_enabled() and any(wants_grad)
+        ctx = Context(wants_grad if record else (False,) * len(args))
+        ctx._node_name = f"{cls.__name__.lstrip('_')}Backward"
+        with grad_mode.set_grad_enabled(False), np.errstate(all="ignore"):
+            raw = cls.forward(ctx, *args)
+        result = Tensor(raw._data if isinstance(raw, Tensor) else np.asarray(raw))
+        _share_version_with_viewed_input(result, args)
+        # Integer and bool results (indices, masks) are not differentiable.
+        if record and result.dtype.kind == "f":
+            result._requires_grad = True
+            result.grad_fn = Node(cls, ctx, _edges(args, wants_grad), _input_meta(args))
+        return result
+
+
+def _edges(args, wants_grad):
+    return tuple(
+        (arg.grad_fn if arg.grad_fn is not None else arg) if wanted else None
+        for arg, wanted in zip(args, wants_grad)
+    )
+
+
+def _input_meta(args):
+    return tuple((arg.shape, arg.dtype) if isinstance(arg, Tensor) else None for arg in args)
+
+
+def _share_version_with_viewed_input(result, args):
+    """Make a result that views an input's memory share its version counter.
+
+    Writing through a view changes the viewed tensor too, so both must see the
+    version bump; ``_base`` lets in-place operators refuse to write through a
+    view of a tensor that requires grad.
+    """
+    for arg in args:
+        if isinstance(arg, Tensor) and result._data.size and np.may_share_memory(result._data, arg._data):
+            result._version_counter = arg._version_counter
+            result._base = arg._base if arg._base is not None else arg
+            return

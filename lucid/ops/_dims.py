@@ -1,0 +1,93 @@
+"""Checking and normalising dimension arguments, shared by every op that takes ``dim``.
+
+Errors follow the reference framework's wording, so a user who knows its
+messages recognises lucid's.
+"""
+
+import operator
+
+
+def normalize_dim(dim, ndim, extra=0):
+    """Return `dim` as a non-negative index for a tensor with `ndim` dimensions.
+
+    Parameters
+    ----------
+    dim : int
+        May be negative, counting from the end.
+    ndim : int
+        The tensor's number of dimensions; a 0-d tensor accepts 0 and -1.
+    extra : int, default 0
+        Positions beyond the last dimension that are valid too (1 for
+        ``unsqueeze``, which may insert after the last dimension).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If `dim` is not an integer.
+    IndexError
+        If `dim` is out of range.
+
+    Examples
+    --------
+    >>> from lucid.ops._dims import normalize_dim
+    >>> normalize_dim(-1, 3)
+    2
+    >>> normalize_dim(5, 2)
+    Traceback (most recent call last):
+    ...
+    IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 5)
+    """
+    if isinstance(dim, bool):
+        raise TypeError(f"dim must be an integer, got bool {dim!r}")
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"dim must be an integer, got {type(dim).__name__} {dim!r}") from None
+    size = max(ndim, 1) + extra
+    if not -size <= dim < size:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})")
+    return dim % size
+
+
+def normalize_dims(dims, ndim):
+    """Return `dims` (None, an int or a sequence of ints) as a sorted tuple of non-negative indices.
+
+    Parameters
+    ----------
+    dims : None, int or sequence of int
+        None means every dimension.
+    ndim : int
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    IndexError
+        If a dimension is out of range.
+    RuntimeError
+        If a dimension appears twice.
+
+    Examples
+    --------
+    >>> from lucid.ops._dims import normalize_dims
+    >>> normalize_dims((-1, 0), 3)
+    (0, 2)
+    >>> normalize_dims(None, 2)
+    (0, 1)
+    """
+    if dims is None:
+        return tuple(range(ndim))
+    if not isinstance(dims, (tuple, list)):
+        dims = (dims,)
+    normalized = [normalize_dim(dim, ndim) for dim in dims]
+    for dim in normalized:
+        if normalized.count(dim) > 1:
+            raise RuntimeError(f"dim {dim} appears multiple times in the list of dims")
+    # A 0-d tensor has no axis to reduce: dim 0 / -1 name the tensor itself.
+    return tuple(sorted(normalized)) if ndim else ()

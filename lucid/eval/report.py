@@ -1,0 +1,149 @@
+"""What an evaluation job shows and hands back: progress, the result, its summary and JSON,
+the per-row file."""
+import dataclasses
+import math
+import os
+import sys
+
+import numpy as np
+
+_REDUCTION_MEANING = {
+    "batchmean": "mean KL per row",
+    "mean": "mean per element: KL per row / classes",
+    "sum": "KL summed over rows",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """The outcome of :func:`lucid.eval.evaluate`.
+
+    Attributes
+    ----------
+    kl : float
+        The reduced KL(teacher || student).
+    reduction : str
+        "batchmean", "mean" or "sum".
+    shape : tuple of int
+        The inputs' shape, ``(N, ..., C)``.
+    threads : int
+        Threads that computed it: this machine's, or all of a cluster's workers'.
+    seconds : float
+        Wall time of the job.
+    per_row : numpy.ndarray
+        float64, shape ``shape[:-1]``: the KL of every row.
+    student_kind, teacher_kind : str
+        What the inputs held.
+    temperature : float
+        The temperature that divided logits.
+    scheduler : str or None
+        The Dask scheduler's address, when one ran the job.
+    per_row_path : str or None
+        Where the per-row values were written.
+    """
+
+    kl: float
+    reduction: str
+    shape: tuple
+    threads: int
+    seconds: float
+    per_row: np.ndarray
+    student_kind: str
+    teacher_kind: str
+    temperature: float
+    scheduler: str = None
+    per_row_path: str = None
+
+    @property
+    def rows(self):
+        """Number of distributions: every position of the leading axes."""
+        return self.per_row.size
+
+    @property
+    def classes(self):
+        """Size of the last axis."""
+        return self.shape[-1]
+
+    def per_row_stats(self):
+        """Min, median and max of the per-row KL over rows that are not NaN, and the NaN count."""
+        finite = self.per_row[~np.isnan(self.per_row)]
+        if not finite.size:
+            return math.nan, math.nan, math.nan, self.rows
+        return (float(finite.min()), float(np.median(finite)), float(finite.max()),
+                self.rows - finite.size)
+
+    def to_dict(self):
+        """The result as a JSON-ready dict (no per-row array, only its statistics)."""
+        low, median, high, nan_rows = self.per_row_stats()
+        return {
+            "kl": self.kl, "reduction": self.reduction, "rows": self.rows,
+            "classes": self.classes, "shape": list(self.shape),
+            "seconds": round(self.seconds, 6), "threads": self.threads,
+            "student_kind": self.student_kind, "teacher_kind": self.teacher_kind,
+            "temperature": self.temperature,
+            "per_row_min": low, "per_row_median": median, "per_row_max": high,
+            "nan_rows": nan_rows, "per_row_file": self.per_row_path,
+            "scheduler": self.scheduler,
+        }
+
+    def summary(self):
+        """A few lines for a person: the KL, the data, the per-row spread, the run."""
+        low, median, high, nan_rows = self.per_row_stats()
+        where = f"a Dask cluster at {self.scheduler}" if self.scheduler else "this machine"
+        lines = [
+            f"KL(teacher || student) = {self.kl:.6g}  ({self.reduction}: "
+            f"{_REDUCTION_MEANING[self.reduction]})",
+            f"rows: {self.rows:,} x {self.classes:,} classes  (student {self.student_kind}, "
+            f"teacher {self.teacher_kind}, temperature {self.temperature:g})",
+            f"per-row KL: min {low:.6g}, median {median:.6g}, max {high:.6g}",
+        ]
+        if nan_rows:
+            lines.append(f"{nan_rows:,} rows are NaN (invalid inputs) and left out of the "
+                         "min/median/max")
+        if self.per_row_path:
+            lines.append(f"per-row KL written to {self.per_row_path}")
+        plural = "" if self.threads == 1 else "s"
+        lines.append(f"{self.seconds:.3f} s on {self.threads} thread{plural} of {where}")
+        return "\n".join(lines)
+
+
+def write_npy_atomically(path, array):
+    """Write ``array`` as ``.npy`` at ``path`` whole or not at all.
+
+    The data go to a temporary file in the same directory, which replaces
+    ``path`` in one rename once complete; on any error it is removed, so no
+    partial file is ever left at ``path``.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            np.lib.format.write_array(f, array, allow_pickle=False)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
+
+def progress_bar(show, total):
+    """A tqdm bar on stderr when asked for and tqdm is installed; otherwise nothing."""
+    if not show:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="row", desc="lucid.eval", file=sys.stderr, leave=False)

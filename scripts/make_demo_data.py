@@ -1,0 +1,42 @@
+"""Make lucid/eval/data/demo.npz, the demo set of ``python -m lucid.eval --demo``.
+
+A synthetic distillation: a teacher and a smaller student classify 1024
+inputs into 100 classes. The teacher is confident (its logit for the true
+class stands about 6 above the rest); the student learned from it, so its
+logits follow the teacher's, shrunk towards 0 and with its own errors. Both are
+stored as float32 logits under the keys ``teacher`` and ``student`` of a
+compressed archive (about 0.8 MB), deterministic for a given numpy version.
+
+Run from the repository root::
+
+    python scripts/make_demo_data.py
+"""
+import pathlib
+
+import numpy as np
+
+ROWS, CLASSES, SEED = 1024, 100, 20261128
+OUT = pathlib.Path(__file__).resolve().parents[1] / "lucid" / "eval" / "data" / "demo.npz"
+
+
+def teacher_and_student(rows=ROWS, classes=CLASSES, seed=SEED):
+    """Float32 logits ``(teacher, student)`` of shape ``(rows, classes)``."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(classes, size=rows)
+    teacher = rng.standard_normal((rows, classes))
+    teacher[np.arange(rows), labels] += 6.0
+    # Distillation leaves the student less sure (0.8) and wrong in its own way.
+    student = 0.8 * teacher + 0.7 * rng.standard_normal((rows, classes))
+    return teacher.astype(np.float32), student.astype(np.float32)
+
+
+def main():
+    teacher, student = teacher_and_student()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(OUT, teacher=teacher, student=student)
+    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB): teacher and student logits "
+          f"of shape {teacher.shape}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,29 +1,47 @@
 """Sphinx configuration for lucid's documentation.
 
 The API pages come from the numpydoc docstrings (autodoc + autosummary); the
-guides are ``.rst`` pages whose ``>>>`` examples pytest runs as doctests, so
-nothing here executes code from the pages. Build with
+guides are ``.rst`` pages whose ``>>>`` examples pytest runs as doctests (so
+Sphinx runs none of them). The ``--help`` text of ``python -m lucid.eval`` is
+written into the API pages' generated folder here. Build with
 
     sphinx-build -W --keep-going -b html docs docs/_build/html
 """
 import os
-import re
+
+import lucid
+from lucid.eval.cli import build_parser
 
 _here = os.path.dirname(os.path.abspath(__file__))
 
 project = "lucid"
 author = "the lucid developers"
 copyright = "2026, the lucid developers"
+release = version = lucid.__version__
 
 
-def _read_version():
-    # Read the version without importing lucid, so a failing import is reported
-    # by autodoc (with its traceback) rather than by this file.
-    with open(os.path.join(_here, "..", "lucid", "_version.py"), encoding="utf-8") as handle:
-        return re.search(r'__version__ = "([^"]+)"', handle.read()).group(1)
+def _write_eval_help(path):
+    """Write the ``--help`` of ``python -m lucid.eval`` for its API page, 80 columns wide."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "80"
+    try:
+        text = build_parser().format_help()
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Rewritten only when it changes, so that Sphinx does not rebuild the page each time.
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
-release = version = _read_version()
+_write_eval_help(os.path.join(_here, "api", "generated", "eval_help.txt"))
 
 extensions = [
     "sphinx.ext.autodoc",

@@ -82,17 +82,38 @@ class Tensor:
     # ----------------------------------------------------------------- metadata
     @property
     def shape(self):
-        """tuple of int: the size of each dimension."""
+        """tuple of int: the size of each dimension.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> lucid.zeros(2, 3).shape
+        (2, 3)
+        """
         return self._data.shape
 
     @property
     def ndim(self):
-        """int: the number of dimensions."""
+        """int: the number of dimensions.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> lucid.zeros(2, 3).ndim
+        2
+        """
         return self._data.ndim
 
     @property
     def dtype(self):
-        """numpy.dtype: the element type (one of lucid's dtypes for tensors lucid creates)."""
+        """numpy.dtype: the element type (one of lucid's dtypes for tensors lucid creates).
+
+        Examples
+        --------
+        >>> import lucid
+        >>> lucid.tensor([1.0]).dtype, lucid.tensor([1]).dtype
+        (dtype('float32'), dtype('int64'))
+        """
         return self._data.dtype
 
     def size(self, dim=None):
@@ -140,7 +161,16 @@ class Tensor:
 
     @property
     def T(self):
-        """Tensor: this tensor with its dimensions reversed (a differentiable view)."""
+        """Tensor: this tensor with its dimensions reversed (a differentiable view).
+
+        Examples
+        --------
+        >>> import lucid
+        >>> lucid.tensor([[1.0, 2.0, 3.0]]).T
+        Tensor([[1.],
+                [2.],
+                [3.]])
+        """
         return shape.permute(self, tuple(reversed(range(self.ndim))))
 
     @property
@@ -157,6 +187,13 @@ class Tensor:
 
         Only floating point leaves may be switched on; non-leaves inherit it
         from their inputs.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> x = lucid.ones(2, requires_grad=True)
+        >>> x.requires_grad, (x * 2).requires_grad, lucid.ones(2).requires_grad
+        (True, True, False)
         """
         return self._requires_grad
 
@@ -173,7 +210,15 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        """bool: True for tensors not computed by a recorded operation."""
+        """bool: True for tensors not computed by a recorded operation.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> x = lucid.ones(2, requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf
+        (True, False)
+        """
         return self.grad_fn is None
 
     def requires_grad_(self, requires_grad=True):
@@ -236,6 +281,11 @@ class Tensor:
         create_graph : bool, default False
             Record the backward pass, so that the gradients can themselves be
             differentiated (second derivatives).
+
+        Returns
+        -------
+        None
+            The gradients are added into the ``.grad`` of the leaves.
 
         Raises
         ------

@@ -30,6 +30,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     create_graph : bool, default False
         Record the backward pass so gradients can be differentiated again.
 
+    Returns
+    -------
+    None
+        The gradients are added into the ``.grad`` of the leaves.
+
     Raises
     ------
     RuntimeError

@@ -26,7 +26,18 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 class InputError(ValueError):
-    """A problem with an evaluation job's input files or options, told in one line."""
+    """A problem with an evaluation job's input files or options, told in one line.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lucid.eval import InputError, evaluate
+    >>> try:
+    ...     evaluate(np.zeros((2, 3)), np.zeros((2, 4)))
+    ... except InputError as error:
+    ...     print("InputError:", error)
+    InputError: ...
+    """
 
 
 def open_array(source, key=None, role="input"):

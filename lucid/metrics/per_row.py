@@ -89,8 +89,8 @@ def kl_div_per_row(student, teacher, *, student_kind="logits", teacher_kind="log
     >>> kl_div_per_row(student, teacher, temperature=4.0)
     array([0.0032..., 0.        ])
     """
-    _check_kind("student_kind", student_kind)
-    _check_kind("teacher_kind", teacher_kind)
+    check_kind("student_kind", student_kind)
+    check_kind("teacher_kind", teacher_kind)
     check_temperature(temperature)
     student = _as_numeric_array(student, "student")
     teacher = _as_numeric_array(teacher, "teacher")
@@ -105,7 +105,8 @@ def kl_div_per_row(student, teacher, *, student_kind="logits", teacher_kind="log
                                float(temperature), out)
 
 
-def _check_kind(name, kind):
+def check_kind(name, kind):
+    """Raise ``ValueError`` unless ``kind`` is one of :data:`KINDS`."""
     if not isinstance(kind, str) or kind not in KINDS:
         allowed = ", ".join(repr(k) for k in KINDS)
         raise ValueError(f"{name} must be one of {allowed}; got {kind!r}")

@@ -96,7 +96,6 @@ def kl_div(x, target, reduction="mean", log_target=False):
     except ValueError:
         raise ValueError(f"lucid.dask.kl_div: x of shape {x.shape} and target of shape "
                          f"{target.shape} do not broadcast") from None
-    _check_known_chunks(x)
     if reduction == "none":
         dtype = np.result_type(x.dtype, target.dtype)
         return da.map_blocks(_block_losses, x, target, log_target=bool(log_target), dtype=dtype)
@@ -172,13 +171,11 @@ def _float_dask(value, name):
     if array.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"lucid.dask.kl_div: {name} must have a floating dtype (float16, "
                         f"float32 or float64), got {array.dtype}")
-    return array
-
-
-def _check_known_chunks(array):
     if any(math.isnan(n) for n in array.shape):
-        raise ValueError("lucid.dask.kl_div: chunk sizes are unknown (NaN); call "
-                         "compute_chunk_sizes() on the inputs first")
+        # Broadcasting and the divisor of "mean" and "batchmean" need the shape.
+        raise ValueError(f"lucid.dask.kl_div: {name} has unknown chunk sizes (shape "
+                         f"{array.shape}); call compute_chunk_sizes() on it first")
+    return array
 
 
 def _block_losses(x, target, log_target):

@@ -14,7 +14,26 @@ from lucid.autograd.functional import grad
 
 
 class GradcheckError(RuntimeError):
-    """Raised by :func:`gradcheck` when the analytic and numerical Jacobians differ."""
+    """Raised by :func:`gradcheck` when the analytic and numerical Jacobians differ.
+
+    Examples
+    --------
+    >>> import lucid
+    >>> from lucid.autograd import Function, GradcheckError, gradcheck
+    >>> class WrongExp(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         return x._data * 0 + 2.718281828459045 ** x._data
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         return grad
+    >>> x = lucid.tensor([0.5], dtype=lucid.float64, requires_grad=True)
+    >>> try:
+    ...     gradcheck(WrongExp.apply, (x,))
+    ... except GradcheckError as error:
+    ...     print(str(error).splitlines()[0])
+    Jacobian mismatch for output 0 with respect to input 0: largest difference at [0, 0]: ...
+    """
 
 
 def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
@@ -127,7 +146,8 @@ def _evaluate(func, arguments, output_index):
     # Grad mode stays on: `func` may itself differentiate (gradients of gradients).
     with np.errstate(all="ignore"):
         output = _as_outputs(func(*arguments))[output_index]
-    return np.asarray(output._data, dtype=np.float64).reshape(-1)
+    # A copy: the output may be a view of the input that is about to be perturbed again.
+    return np.array(output._data, dtype=np.float64).reshape(-1)
 
 
 def _mismatch_message(output_index, input_index, analytical, numerical):

@@ -39,6 +39,7 @@ _REAL_KINDS = "biuf"
 # Order of kinds used by the weak-scalar rule.
 _KIND_RANK = {"b": 0, "i": 1, "u": 1, "f": 2}
 _DEFAULT_FOR_RANK = {0: bool, 1: int64, 2: float32}
+_PYTHON_SCALAR_TYPES = (builtins.bool, int, float)
 
 
 def to_dtype(dtype):
@@ -120,8 +121,8 @@ def is_python_scalar(value):
     >>> is_python_scalar(2.5), is_python_scalar(np.float64(2.5))
     (True, False)
     """
-    # numpy.float64 subclasses float, but numpy scalars are strong operands.
-    return isinstance(value, (builtins.bool, int, float)) and not isinstance(value, np.generic)
+    # An exact type test: numpy.float64 subclasses float, but numpy scalars are strong operands.
+    return type(value) in _PYTHON_SCALAR_TYPES
 
 
 def python_scalar_dtype(value):
@@ -180,7 +181,8 @@ def result_type(*operands):
     weak_ranks = [_python_scalar_rank(op) for op in operands if is_python_scalar(op)]
     if not strong:
         return _DEFAULT_FOR_RANK[max(weak_ranks)]
-    dtype = np.result_type(*strong)
+    # The common case, one dtype throughout, skips numpy's (slower) promotion.
+    dtype = strong[0] if strong.count(strong[0]) == len(strong) else np.result_type(*strong)
     if weak_ranks and max(weak_ranks) > _KIND_RANK[dtype.kind]:
         return _DEFAULT_FOR_RANK[max(weak_ranks)]
     return dtype

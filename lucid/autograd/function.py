@@ -51,7 +51,7 @@ class Context:
         self.needs_input_grad = needs_input_grad
         self._saved = ()
         self._freed = False
-        self._node_name = "a Function"
+        self._function = None
 
     def save_for_backward(self, *tensors):
         """Keep `tensors` (or None) for the backward, remembering their versions.
@@ -60,10 +60,24 @@ class Context:
         ----------
         *tensors : Tensor or None
 
+        Returns
+        -------
+        None
+
         Raises
         ------
         TypeError
             If an argument is neither a Tensor nor None.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> from lucid.autograd import Context
+        >>> ctx = Context()
+        >>> x = lucid.ones(2)
+        >>> ctx.save_for_backward(x, None)
+        >>> ctx.saved_tensors[0] is x
+        True
         """
         for tensor in tensors:
             if tensor is not None and not isinstance(tensor, Tensor):
@@ -79,6 +93,19 @@ class Context:
         RuntimeError
             If the graph was freed by an earlier backward, or if a saved tensor
             was modified in place after it was saved.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> from lucid.autograd import Context
+        >>> ctx = Context()
+        >>> x = lucid.ones(2)
+        >>> ctx.save_for_backward(x)
+        >>> x += 1
+        >>> ctx.saved_tensors
+        Traceback (most recent call last):
+        ...
+        RuntimeError: one of the variables needed for gradient computation has been modified by an inplace operation: ...
         """
         if self._freed:
             raise RuntimeError(_FREED_MESSAGE)
@@ -88,7 +115,7 @@ class Context:
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: [{tensor.dtype} Tensor of shape {tensor.shape}] is at version "
                     f"{tensor._version}; expected version {version} instead. Hint: it was saved by "
-                    f"{self._node_name}; compute out of place (x = x + 1 rather than x += 1) or clone() it."
+                    f"{_node_name(self._function)}; compute out of place (x = x + 1 rather than x += 1) or clone() it."
                 )
         return tuple(tensor for tensor, _ in self._saved)
 
@@ -136,7 +163,7 @@ class Node:
         -------
         str
         """
-        return self.function.__name__.lstrip("_") + "Backward"
+        return _node_name(self.function)
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -190,12 +217,78 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
-        """Compute the result as a numpy array; override in subclasses."""
+        """Compute the result; subclasses override this.
+
+        Parameters
+        ----------
+        ctx : Context
+            Where to save what the backward needs.
+        *args
+            The arguments given to :meth:`apply`, unchanged.
+
+        Returns
+        -------
+        numpy.ndarray or Tensor
+            The result; :meth:`apply` wraps an array in a Tensor.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> from lucid.autograd import Function
+        >>> class Double(Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return 2 * x._data
+        >>> Double.apply(lucid.ones(2))
+        Tensor([2., 2.])
+        """
         raise NotImplementedError("Function subclasses must implement forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, grad):
-        """Return one gradient per forward argument; override in subclasses."""
+        """Return the gradient with respect to each forward argument; subclasses override this.
+
+        Parameters
+        ----------
+        ctx : Context
+            What the forward saved; ``ctx.needs_input_grad`` says which
+            gradients are wanted.
+        grad : Tensor
+            The gradient with respect to the forward's result.
+
+        Returns
+        -------
+        tuple
+            One entry per forward argument (a single value when there is one
+            argument): a Tensor with that argument's shape, or None.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> from lucid.autograd import Function
+        >>> class Scale(Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x, factor):
+        ...         ctx.factor = factor
+        ...         return factor * x._data
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return grad * ctx.factor, None
+        >>> x = lucid.ones(2, requires_grad=True)
+        >>> Scale.apply(x, 3.0).sum().backward()
+        >>> x.grad
+        Tensor([3., 3.])
+        """
         raise NotImplementedError("Function subclasses must implement backward(ctx, grad)")
 
     @classmethod
@@ -211,31 +304,61 @@ class Function:
         -------
         Tensor
             The forward's result; it requires grad when a node was recorded.
+
+        Examples
+        --------
+        >>> import lucid
+        >>> from lucid.autograd import Function
+        >>> class Square(Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x._data ** 2
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * grad
+        >>> Square.apply(lucid.tensor([3.0], requires_grad=True))
+        Tensor([9.], grad_fn=<SquareBackward>)
+        >>> Square.apply(lucid.tensor([3.0])).grad_fn is None
+        True
         """
-        wants_grad = tuple(isinstance(arg, Tensor) and arg.requires_grad for arg in args)
-        record = grad_mode.is_grad_enabled() and any(wants_grad)
+        wants_grad = tuple([isinstance(arg, Tensor) and arg._requires_grad for arg in args])
+        record = True in wants_grad and grad_mode.is_grad_enabled()
         ctx = Context(wants_grad if record else (False,) * len(args))
-        ctx._node_name = f"{cls.__name__.lstrip('_')}Backward"
-        with grad_mode.set_grad_enabled(False), np.errstate(all="ignore"):
-            raw = cls.forward(ctx, *args)
+        ctx._function = cls
+        # Not the set_grad_enabled context manager: apply is the hot path of every op.
+        previous = grad_mode._swap_enabled(False)
+        try:
+            with np.errstate(all="ignore"):
+                raw = cls.forward(ctx, *args)
+        finally:
+            grad_mode._swap_enabled(previous)
         result = Tensor(raw._data if isinstance(raw, Tensor) else np.asarray(raw))
         _share_version_with_viewed_input(result, args)
         # Integer and bool results (indices, masks) are not differentiable.
-        if record and result.dtype.kind == "f":
+        if record and result._data.dtype.kind == "f":
             result._requires_grad = True
-            result.grad_fn = Node(cls, ctx, _edges(args, wants_grad), _input_meta(args))
+            result.grad_fn = _record(cls, ctx, args, wants_grad)
         return result
 
 
-def _edges(args, wants_grad):
-    return tuple(
-        (arg.grad_fn if arg.grad_fn is not None else arg) if wanted else None
-        for arg, wanted in zip(args, wants_grad)
-    )
+def _node_name(function):
+    # Private Function classes (_Mul) are named as their public operation (MulBackward).
+    return "a Function" if function is None else function.__name__.lstrip("_") + "Backward"
 
 
-def _input_meta(args):
-    return tuple((arg.shape, arg.dtype) if isinstance(arg, Tensor) else None for arg in args)
+def _record(function, ctx, args, wants_grad):
+    """The node for one application: an edge and the shape/dtype of each argument."""
+    edges, meta = [], []
+    for arg, wanted in zip(args, wants_grad):
+        if isinstance(arg, Tensor):
+            edges.append((arg if arg.grad_fn is None else arg.grad_fn) if wanted else None)
+            meta.append((arg._data.shape, arg._data.dtype))
+        else:
+            edges.append(None)
+            meta.append(None)
+    return Node(function, ctx, tuple(edges), tuple(meta))
 
 
 def _share_version_with_viewed_input(result, args):
@@ -245,8 +368,12 @@ def _share_version_with_viewed_input(result, args):
     version bump; ``_base`` lets in-place operators refuse to write through a
     view of a tensor that requires grad.
     """
+    data = result._data
     for arg in args:
-        if isinstance(arg, Tensor) and result._data.size and np.may_share_memory(result._data, arg._data):
+        if not isinstance(arg, Tensor):
+            continue
+        # A fresh array (no base) can only alias an input by being that input's array.
+        if data is arg._data or (data.base is not None and data.size and np.may_share_memory(data, arg._data)):
             result._version_counter = arg._version_counter
             result._base = arg._base if arg._base is not None else arg
             return

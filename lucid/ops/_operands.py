@@ -35,7 +35,9 @@ def promote(*operands):
     >>> two.dtype, dtype
     (dtype('float16'), dtype('float16'))
     """
-    tensors = [op if _dtypes.is_python_scalar(op) else as_tensor(op, "operand") for op in operands]
+    tensors = [
+        op if isinstance(op, Tensor) or _dtypes.is_python_scalar(op) else as_tensor(op, "operand") for op in operands
+    ]
     dtype = _dtypes.result_type(*tensors)
     tensors = tuple(
         Tensor(np.asarray(op, dtype=dtype)) if _dtypes.is_python_scalar(op) else op for op in tensors

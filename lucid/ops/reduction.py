@@ -128,7 +128,7 @@ def mean(x, dim=None, keepdim=False):
     return _Mean.apply(x, normalize_dims(dim, x.ndim), bool(keepdim))
 
 
-class _MaxAll(Function):
+class _Max(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -180,7 +180,7 @@ def max(x, dim=None, keepdim=False):
     if dim is None:
         if x.numel() == 0:
             raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0.")
-        return _MaxAll.apply(x)
+        return _Max.apply(x)
     axis = normalize_dim(dim, x.ndim)
     source = x.reshape(1) if x.ndim == 0 else x
     if source.shape[axis] == 0:

@@ -18,12 +18,12 @@ from lucid.autograd.function import Function
 from lucid.ops._dims import normalize_dim
 
 
-def _log_softmax_array(data, axis):
-    """Numerically stable log-softmax of a numpy array (float32 or float64) along `axis`."""
-    shift = np.max(data, axis=axis, keepdims=True)
-    # All -inf slices: -inf - (-inf) is NaN, which is the result we want there.
-    shifted = data - shift
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+def _shifted_exponentials(data, axis):
+    """``x - max(x)``, its exponential and the sum of that along `axis` (numpy, float32 or float64)."""
+    # All -inf slices: -inf - (-inf) is NaN, which is the result wanted there.
+    shifted = data - np.max(data, axis=axis, keepdims=True)
+    exponentials = np.exp(shifted)
+    return shifted, exponentials, np.sum(exponentials, axis=axis, keepdims=True)
 
 
 def _computation_dtype(dtype):
@@ -35,8 +35,8 @@ class _LogSoftmax(Function):
     def forward(ctx, x, dim):
         ctx.save_for_backward(x)
         ctx.dim = dim
-        data = x._data.astype(_computation_dtype(x.dtype), copy=False)
-        return _log_softmax_array(data, dim).astype(x.dtype, copy=False)
+        shifted, _, total = _shifted_exponentials(x._data.astype(_computation_dtype(x.dtype), copy=False), dim)
+        return (shifted - np.log(total)).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,8 +53,8 @@ class _Softmax(Function):
     def forward(ctx, x, dim):
         ctx.save_for_backward(x)
         ctx.dim = dim
-        data = x._data.astype(_computation_dtype(x.dtype), copy=False)
-        return np.exp(_log_softmax_array(data, dim)).astype(x.dtype, copy=False)
+        _, exponentials, total = _shifted_exponentials(x._data.astype(_computation_dtype(x.dtype), copy=False), dim)
+        return (exponentials / total).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -158,7 +158,7 @@ def softmax(x, dim):
     >>> import lucid
     >>> from lucid.nn.functional.softmax import softmax
     >>> softmax(lucid.tensor([1.0, 2.0, 3.0]), dim=0)
-    Tensor([0.09003056, 0.24472848, 0.66524094])
+    Tensor([0.09003057, 0.24472846, 0.66524094])
     >>> softmax(lucid.tensor([float("-inf"), float("-inf")]), dim=0)
     Tensor([nan, nan])
     """

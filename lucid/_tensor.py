@@ -6,9 +6,11 @@ and records how it was computed (``grad_fn``), whether gradients flow to it
 bumped by every in-place operation, so the autograd engine can refuse to use a
 saved tensor that changed after it was saved.
 
-The mathematics lives in :mod:`lucid.ops`: operators here delegate to it, and
-the named methods (``exp``, ``sum``, ``reshape`` ...) are the ops functions
-themselves, bound at the bottom of this module so that each is documented once.
+The mathematics lives in :mod:`lucid.ops`. The named methods (``exp``,
+``sum``, ``reshape`` ...) are the ops functions themselves and the operators
+thin wrappers around them, all bound at the bottom of this module (the ops
+import Tensor, so they can only be imported once it exists), so that each is
+written and documented once.
 """
 
 import numpy as np
@@ -306,76 +308,13 @@ class Tensor:
         engine.backward((self,), gradients, retain_graph=retain_graph, create_graph=create_graph)
 
     # -------------------------------------------------------------- conversion
-    def numpy(self):
-        """Return the underlying numpy array (shared memory, no copy).
-
-        Returns
-        -------
-        numpy.ndarray
-
-        Raises
-        ------
-        RuntimeError
-            If the tensor requires grad (call ``detach()`` first, as in the
-            reference framework, so gradients are not silently lost).
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([1, 2]).numpy()
-        array([1, 2])
-        """
-        if self.requires_grad:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
-            )
-        return self._data
-
     def __array__(self, dtype=None, copy=None):
-        array = self.numpy()
+        array = conversion.numpy(self)
         if dtype is not None and np.dtype(dtype) != array.dtype:
             if copy is False:
                 raise ValueError(f"converting {array.dtype} to {np.dtype(dtype)} requires a copy")
             return array.astype(dtype)
         return array.copy() if copy else array
-
-    def item(self):
-        """Return the value of a one-element tensor as a Python number.
-
-        Returns
-        -------
-        float, int or bool
-
-        Raises
-        ------
-        RuntimeError
-            If the tensor has more than one element.
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([2.5]).item()
-        2.5
-        """
-        if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.item()
-
-    def tolist(self):
-        """Return the values as (nested) Python lists of Python numbers.
-
-        Returns
-        -------
-        list or number
-            A number for a 0-d tensor.
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([[1, 2], [3, 4]]).tolist()
-        [[1, 2], [3, 4]]
-        """
-        return self._data.tolist()
 
     def float(self):
         """Return this tensor as float32 (differentiable; self if already float32).
@@ -458,81 +397,25 @@ class Tensor:
     def __setitem__(self, index, value):
         inplace.setitem(self, index, value)
 
-    # ------------------------------------------------------------- operators
-    # Unsupported operands give NotImplemented so Python raises its usual TypeError.
-    def __add__(self, other):
-        return arithmetic.add(self, other) if _is_operand(other) else NotImplemented
-
-    def __radd__(self, other):
-        return arithmetic.add(other, self) if _is_operand(other) else NotImplemented
-
-    def __sub__(self, other):
-        return arithmetic.sub(self, other) if _is_operand(other) else NotImplemented
-
-    def __rsub__(self, other):
-        return arithmetic.sub(other, self) if _is_operand(other) else NotImplemented
-
-    def __mul__(self, other):
-        return arithmetic.mul(self, other) if _is_operand(other) else NotImplemented
-
-    def __rmul__(self, other):
-        return arithmetic.mul(other, self) if _is_operand(other) else NotImplemented
-
-    def __truediv__(self, other):
-        return arithmetic.div(self, other) if _is_operand(other) else NotImplemented
-
-    def __rtruediv__(self, other):
-        return arithmetic.div(other, self) if _is_operand(other) else NotImplemented
-
-    def __pow__(self, other):
-        return arithmetic.pow(self, other) if _is_operand(other) else NotImplemented
-
-    def __rpow__(self, other):
-        return arithmetic.pow(other, self) if _is_operand(other) else NotImplemented
-
-    def __matmul__(self, other):
-        return arithmetic.matmul(self, other) if _is_operand(other) else NotImplemented
-
-    def __rmatmul__(self, other):
-        return arithmetic.matmul(other, self) if _is_operand(other) else NotImplemented
-
-    def __neg__(self):
-        return arithmetic.neg(self)
-
-    def __iadd__(self, other):
-        return inplace.add_(self, other) if _is_operand(other) else NotImplemented
-
-    def __isub__(self, other):
-        return inplace.sub_(self, other) if _is_operand(other) else NotImplemented
-
-    def __imul__(self, other):
-        return inplace.mul_(self, other) if _is_operand(other) else NotImplemented
-
-    def __itruediv__(self, other):
-        return inplace.div_(self, other) if _is_operand(other) else NotImplemented
-
-    def __eq__(self, other):
-        return comparison.eq(self, other) if _is_operand(other) else NotImplemented
-
-    def __ne__(self, other):
-        return comparison.ne(self, other) if _is_operand(other) else NotImplemented
-
-    def __lt__(self, other):
-        return comparison.lt(self, other) if _is_operand(other) else NotImplemented
-
-    def __le__(self, other):
-        return comparison.le(self, other) if _is_operand(other) else NotImplemented
-
-    def __gt__(self, other):
-        return comparison.gt(self, other) if _is_operand(other) else NotImplemented
-
-    def __ge__(self, other):
-        return comparison.ge(self, other) if _is_operand(other) else NotImplemented
-
 
 def _is_operand(value):
     """Tell whether `value` may be combined with a tensor by an operator."""
     return isinstance(value, (Tensor, np.ndarray, np.generic, bool, int, float))
+
+
+def _operator(function, reflected=False):
+    """Make a binary operator method that calls ``function(self, other)`` (or reflected).
+
+    Unsupported operands give NotImplemented, so Python raises its usual
+    TypeError for ``t + "a"`` and ``t == None`` is simply False.
+    """
+
+    def method(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return function(other, self) if reflected else function(self, other)
+
+    return method
 
 
 # The ops and the engine build on Tensor, so they are imported once it exists.
@@ -551,6 +434,9 @@ from lucid.ops import (  # noqa: E402
 
 # Named methods are the ops functions themselves (their first argument is the
 # tensor), so each is documented once, in lucid.ops.
+Tensor.numpy = conversion.numpy
+Tensor.item = conversion.item
+Tensor.tolist = conversion.tolist
 Tensor.to = conversion.to
 Tensor.clone = conversion.clone
 Tensor.exp = elementwise.exp
@@ -570,3 +456,27 @@ Tensor.add_ = inplace.add_
 Tensor.sub_ = inplace.sub_
 Tensor.mul_ = inplace.mul_
 Tensor.div_ = inplace.div_
+
+Tensor.__neg__ = arithmetic.neg
+Tensor.__add__ = _operator(arithmetic.add)
+Tensor.__radd__ = _operator(arithmetic.add, reflected=True)
+Tensor.__sub__ = _operator(arithmetic.sub)
+Tensor.__rsub__ = _operator(arithmetic.sub, reflected=True)
+Tensor.__mul__ = _operator(arithmetic.mul)
+Tensor.__rmul__ = _operator(arithmetic.mul, reflected=True)
+Tensor.__truediv__ = _operator(arithmetic.div)
+Tensor.__rtruediv__ = _operator(arithmetic.div, reflected=True)
+Tensor.__pow__ = _operator(arithmetic.pow)
+Tensor.__rpow__ = _operator(arithmetic.pow, reflected=True)
+Tensor.__matmul__ = _operator(arithmetic.matmul)
+Tensor.__rmatmul__ = _operator(arithmetic.matmul, reflected=True)
+Tensor.__iadd__ = _operator(inplace.add_)
+Tensor.__isub__ = _operator(inplace.sub_)
+Tensor.__imul__ = _operator(inplace.mul_)
+Tensor.__itruediv__ = _operator(inplace.div_)
+Tensor.__eq__ = _operator(comparison.eq)
+Tensor.__ne__ = _operator(comparison.ne)
+Tensor.__lt__ = _operator(comparison.lt)
+Tensor.__le__ = _operator(comparison.le)
+Tensor.__gt__ = _operator(comparison.gt)
+Tensor.__ge__ = _operator(comparison.ge)

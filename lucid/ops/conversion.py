@@ -1,4 +1,5 @@
-"""Conversions that stay on the graph: ``to`` (dtype casts) and ``clone``.
+"""Conversions: ``to`` (dtype casts) and ``clone``, which stay on the graph, and
+``numpy``, ``item``, ``tolist``, which leave lucid.
 
 A cast is differentiable: its gradient is cast back to the source dtype, so a
 float16 input that is computed on in float32 receives a float16 gradient.
@@ -88,3 +89,81 @@ def clone(x):
     Tensor([1., 2.], grad_fn=<CloneBackward>)
     """
     return _Clone.apply(x)
+
+
+def numpy(x):
+    """Return the underlying numpy array (shared memory, no copy).
+
+    Parameters
+    ----------
+    x : Tensor
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    RuntimeError
+        If the tensor requires grad (call ``detach()`` first, as in the
+        reference framework, so gradients are not silently lost).
+
+    Examples
+    --------
+    >>> import lucid
+    >>> lucid.tensor([1, 2]).numpy()
+    array([1, 2])
+    """
+    if x.requires_grad:
+        raise RuntimeError(
+            "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+        )
+    return x._data
+
+
+def item(x):
+    """Return the value of a one-element tensor as a Python number.
+
+    Parameters
+    ----------
+    x : Tensor
+
+    Returns
+    -------
+    float, int or bool
+
+    Raises
+    ------
+    RuntimeError
+        If the tensor has more than one element.
+
+    Examples
+    --------
+    >>> import lucid
+    >>> lucid.tensor([2.5]).item()
+    2.5
+    """
+    if x._data.size != 1:
+        raise RuntimeError(f"a Tensor with {x._data.size} elements cannot be converted to Scalar")
+    return x._data.item()
+
+
+def tolist(x):
+    """Return the values as (nested) Python lists of Python numbers.
+
+    Parameters
+    ----------
+    x : Tensor
+
+    Returns
+    -------
+    list or number
+        A number for a 0-d tensor.
+
+    Examples
+    --------
+    >>> import lucid
+    >>> lucid.tensor([[1, 2], [3, 4]]).tolist()
+    [[1, 2], [3, 4]]
+    """
+    return x._data.tolist()

@@ -79,7 +79,8 @@ def test_saved_tensor_modified_in_place_raises_naming_the_versions():
     y = x * 1
     z = y.exp()
     y += 1
-    with pytest.raises(RuntimeError, match="modified by an inplace operation.*is at version 1; expected version 0 instead"):
+    expected = "modified by an inplace operation.*is at version 1; expected version 0 instead"
+    with pytest.raises(RuntimeError, match=expected):
         z.sum().backward()
 
 

@@ -26,13 +26,17 @@ BINARY = {
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((2, 3), (3,)), ((3, 1), (1, 3))], ids=["same", "ndim", "size1"])
+@pytest.mark.parametrize(
+    "shapes", [((2, 3), (2, 3)), ((2, 3), (3,)), ((3, 1), (1, 3))], ids=["same", "ndim", "size1"]
+)
 def test_binary_op_gradients_match_finite_differences(rng, name, shapes):
     a, b = leaf(rng, shapes[0], 0.5, 2.0), leaf(rng, shapes[1], 0.5, 2.0)
     assert gradcheck(BINARY[name], (a, b))
 
 
-@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)), ((2, 1, 3, 4), (2, 4, 2))])
+@pytest.mark.parametrize(
+    "shapes", [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)), ((2, 1, 3, 4), (2, 4, 2))]
+)
 def test_matmul_gradients_match_finite_differences(rng, shapes):
     assert gradcheck(lambda a, b: a @ b, (leaf(rng, shapes[0]), leaf(rng, shapes[1])))
 
@@ -120,8 +124,9 @@ def test_broadcast_gradients_are_summed_to_each_input_shape(shape_a, shape_b):
 
 def test_unbroadcast_sums_leading_axes_then_size_one_axes():
     grad = lucid.tensor(np.arange(24.0).reshape(2, 3, 4))
-    np.testing.assert_array_equal(unbroadcast(grad, (3, 1)).numpy(), np.arange(24.0).reshape(2, 3, 4).sum(axis=(0, 2))[:, None])
-    np.testing.assert_array_equal(unbroadcast(grad, (4,)).numpy(), np.arange(24.0).reshape(2, 3, 4).sum(axis=(0, 1)))
+    values = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(unbroadcast(grad, (3, 1)).numpy(), values.sum(axis=(0, 2))[:, None])
+    np.testing.assert_array_equal(unbroadcast(grad, (4,)).numpy(), values.sum(axis=(0, 1)))
     assert unbroadcast(grad, (2, 3, 4)) is grad
 
 

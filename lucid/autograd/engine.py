@@ -227,7 +227,9 @@ def roots_and_seeds(tensors, grad_tensors):
     seeds = []
     for index, (tensor, gradient) in enumerate(zip(tensors, grad_tensors)):
         if not tensor.requires_grad:
-            raise RuntimeError(f"element {index} of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(
+                f"element {index} of tensors does not require grad and does not have a grad_fn"
+            )
         seeds.append(_seed(index, tensor, gradient))
     return list(tensors), seeds
 

@@ -81,7 +81,9 @@ class Context:
         """
         for tensor in tensors:
             if tensor is not None and not isinstance(tensor, Tensor):
-                raise TypeError(f"save_for_backward can only save Tensors or None, got {type(tensor).__name__}")
+                raise TypeError(
+                    f"save_for_backward can only save Tensors or None, got {type(tensor).__name__}"
+                )
         self._saved = tuple((t, None if t is None else t._version) for t in tensors)
 
     @property
@@ -105,7 +107,7 @@ class Context:
         >>> ctx.saved_tensors
         Traceback (most recent call last):
         ...
-        RuntimeError: one of the variables needed for gradient computation has been modified by an inplace operation: ...
+        RuntimeError: one of the variables needed for gradient computation has been modified ...
         """
         if self._freed:
             raise RuntimeError(_FREED_MESSAGE)
@@ -115,7 +117,8 @@ class Context:
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: [{tensor.dtype} Tensor of shape {tensor.shape}] is at version "
                     f"{tensor._version}; expected version {version} instead. Hint: it was saved by "
-                    f"{_node_name(self._function)}; compute out of place (x = x + 1 rather than x += 1) or clone() it."
+                    f"{_node_name(self._function)}; compute out of place (x = x + 1 rather than "
+                    "x += 1) or clone() it."
                 )
         return tuple(tensor for tensor, _ in self._saved)
 
@@ -373,7 +376,10 @@ def _share_version_with_viewed_input(result, args):
         if not isinstance(arg, Tensor):
             continue
         # A fresh array (no base) can only alias an input by being that input's array.
-        if data is arg._data or (data.base is not None and data.size and np.may_share_memory(data, arg._data)):
+        aliases = data is arg._data or (
+            data.base is not None and data.size and np.may_share_memory(data, arg._data)
+        )
+        if aliases:
             result._version_counter = arg._version_counter
             result._base = arg._base if arg._base is not None else arg
             return

@@ -74,7 +74,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for index, key in enumerate(keys):
         if key not in reached and not allow_unused:
             raise RuntimeError(
-                f"One of the differentiated Tensors (input {index}) appears to not have been used in the graph. "
+                f"One of the differentiated Tensors (input {index}) appears to not have been used "
+                "in the graph. "
                 "Set allow_unused=True if this is the desired behavior."
             )
         results.append(reached.get(key))

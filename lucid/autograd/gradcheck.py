@@ -138,7 +138,10 @@ def _numerical_jacobians(func, arguments, checked, output_index, eps):
             minus = _evaluate(func, arguments, output_index)
             flat[element] = original
             columns.append((plus - minus) / (2 * eps))
-        jacobians.append(np.stack(columns, axis=1) if columns else np.zeros((_evaluate(func, arguments, output_index).size, 0)))
+        if columns:
+            jacobians.append(np.stack(columns, axis=1))
+        else:  # an empty input: a Jacobian without columns
+            jacobians.append(np.zeros((_evaluate(func, arguments, output_index).size, 0)))
     return jacobians
 
 
@@ -152,7 +155,9 @@ def _evaluate(func, arguments, output_index):
 
 def _mismatch_message(output_index, input_index, analytical, numerical):
     difference = np.abs(analytical - numerical)
-    row, column = np.unravel_index(np.argmax(np.where(np.isnan(difference), np.inf, difference)), difference.shape)
+    # NaN (e.g. inf - inf) counts as the largest difference.
+    worst = np.argmax(np.where(np.isnan(difference), np.inf, difference))
+    row, column = np.unravel_index(worst, difference.shape)
     with np.printoptions(precision=6, suppress=True, threshold=200):
         return (
             f"Jacobian mismatch for output {output_index} with respect to input {input_index}: largest "

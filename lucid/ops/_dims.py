@@ -49,7 +49,9 @@ def normalize_dim(dim, ndim, extra=0):
         raise TypeError(f"dim must be an integer, got {type(dim).__name__} {dim!r}") from None
     size = max(ndim, 1) + extra
     if not -size <= dim < size:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})")
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {dim})"
+        )
     return dim % size
 
 

@@ -36,7 +36,8 @@ def promote(*operands):
     (dtype('float16'), dtype('float16'))
     """
     tensors = [
-        op if isinstance(op, Tensor) or _dtypes.is_python_scalar(op) else as_tensor(op, "operand") for op in operands
+        op if isinstance(op, Tensor) or _dtypes.is_python_scalar(op) else as_tensor(op, "operand")
+        for op in operands
     ]
     dtype = _dtypes.result_type(*tensors)
     tensors = tuple(

@@ -288,6 +288,8 @@ def matmul(a, b):
     """
     (a, b), _ = promote(a, b)
     if min(a.ndim, b.ndim) == 0:
-        raise ValueError(f"both arguments to matmul need to be at least 1-d, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"both arguments to matmul need to be at least 1-d, got shapes {a.shape} and {b.shape}"
+        )
     return _MatMul.apply(a, b)
 

@@ -34,7 +34,9 @@ def _apply_in_place(tensor, compute, *operands):
     result = compute(source)
     if result.dtype != tensor.dtype:
         if not np.can_cast(result.dtype, tensor.dtype, "same_kind"):
-            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {tensor.dtype}")
+            raise RuntimeError(
+                f"result type {result.dtype} can't be cast to the desired output type {tensor.dtype}"
+            )
         result = result.to(tensor.dtype)
     _write(tensor, lambda array: np.copyto(array, result._data))
     if recording:

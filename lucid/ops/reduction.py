@@ -18,7 +18,7 @@ from lucid.ops._dims import normalize_dim, normalize_dims
 from lucid.ops.broadcasting import broadcast_to
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
-MaxResult.__doc__ = """The result of ``max(x, dim)``: the maxima (differentiable) and their indices (int64)."""
+MaxResult.__doc__ = "The result of ``max(x, dim)``: the maxima (differentiable) and their int64 indices."
 
 
 def _accumulation_dtype(dtype):

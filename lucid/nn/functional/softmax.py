@@ -30,12 +30,17 @@ def _computation_dtype(dtype):
     return _dtypes.float32 if dtype == _dtypes.float16 else dtype
 
 
+def _widened(x):
+    """`x`'s array in the dtype the computation runs in (float16 widened to float32)."""
+    return x._data.astype(_computation_dtype(x.dtype), copy=False)
+
+
 class _LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.save_for_backward(x)
         ctx.dim = dim
-        shifted, _, total = _shifted_exponentials(x._data.astype(_computation_dtype(x.dtype), copy=False), dim)
+        shifted, _, total = _shifted_exponentials(_widened(x), dim)
         return (shifted - np.log(total)).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -53,7 +58,7 @@ class _Softmax(Function):
     def forward(ctx, x, dim):
         ctx.save_for_backward(x)
         ctx.dim = dim
-        _, exponentials, total = _shifted_exponentials(x._data.astype(_computation_dtype(x.dtype), copy=False), dim)
+        _, exponentials, total = _shifted_exponentials(_widened(x), dim)
         return (exponentials / total).astype(x.dtype, copy=False)
 
     @staticmethod

@@ -96,6 +96,8 @@ def kl_div(x, target, reduction="mean", log_target=False):
     except ValueError:
         raise ValueError(f"lucid.dask.kl_div: x of shape {x.shape} and target of shape "
                          f"{target.shape} do not broadcast") from None
+    # Block i of x must meet block i of target: give target x's chunks.
+    target = target.rechunk(x.chunks)
     if reduction == "none":
         dtype = np.result_type(x.dtype, target.dtype)
         return da.map_blocks(_block_losses, x, target, log_target=bool(log_target), dtype=dtype)
@@ -159,9 +161,10 @@ def kl_div_per_row(student, teacher, *, student_kind="logits", teacher_kind="log
     if student.shape != teacher.shape or student.ndim == 0:
         raise ValueError(f"lucid.dask.kl_div_per_row: student of shape {student.shape} and "
                          f"teacher of shape {teacher.shape} must share one shape (..., C)")
-    last = student.ndim - 1
-    student, teacher = student.rechunk({last: -1}), teacher.rechunk({last: -1})
-    return da.map_blocks(_per_row, student, teacher, drop_axis=last, dtype=np.float64,
+    # Whole rows in every block, and the teacher's blocks cut where the student's are.
+    student = student.rechunk({student.ndim - 1: -1})
+    teacher = teacher.rechunk(student.chunks)
+    return da.map_blocks(_per_row, student, teacher, drop_axis=student.ndim - 1, dtype=np.float64,
                          student_kind=student_kind, teacher_kind=teacher_kind,
                          temperature=float(temperature))
 

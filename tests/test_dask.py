@@ -111,6 +111,21 @@ def test_file_a_worker_cannot_read_raises_input_error(client, tmp_path):
                            Options(), show_progress=False)
 
 
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_differently_chunked_inputs_are_aligned(rng, reduction):
+    log_q, p = random_distributions(rng, (60, 8))
+    lazy = lucid.dask.kl_div(uneven(log_q), da.from_array(p, chunks=(25, 5)), reduction=reduction)
+    np.testing.assert_allclose(lazy.compute(scheduler="synchronous"),
+                               kl_div(log_q, p, reduction=reduction).numpy(), rtol=1e-12)
+
+
+def test_per_row_aligns_a_numpy_teacher_with_a_chunked_student(rng):
+    student, teacher = rng.standard_normal((2, 60, 8))
+    lazy = lucid.dask.kl_div_per_row(uneven(student), teacher)
+    np.testing.assert_array_equal(lazy.compute(scheduler="synchronous"),
+                                  kl_div_per_row(student, teacher))
+
+
 def test_unknown_reduction_raises_value_error():
     with pytest.raises(ValueError, match="'none', 'mean', 'sum', 'batchmean'"):
         lucid.dask.kl_div(da.zeros((2, 2)), da.zeros((2, 2)), reduction="avg")

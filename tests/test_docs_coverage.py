@@ -8,15 +8,17 @@ sections a reader relies on:
   Returns, Examples with at least one ``>>>`` line, and Raises when their own
   body contains a ``raise`` statement;
 - classes: Parameters when their ``__init__`` takes any (or an Attributes
-  section naming them all, as for a dataclass), Examples, and Raises when ``__init__`` raises; their methods are
-  checked as functions;
+  section naming them all, as for a dataclass), Examples, and Raises when
+  ``__init__`` raises; their methods are checked as functions;
 - properties: Examples.
 
-Modules that are not there yet are skipped. The examples themselves run as
+Modules that do not exist, and ``lucid.dask`` without Dask installed, are
+skipped. The examples themselves run as
 doctests (``--doctest-modules``); this test makes sure there is one to run.
 """
 import ast
 import importlib
+import importlib.util
 import inspect
 import re
 import textwrap
@@ -32,6 +34,8 @@ PUBLIC_MODULES = [
     "lucid.dask",
     "lucid.eval",
 ]
+# Modules that need an optional extra to import.
+OPTIONAL_MODULES = {"lucid.dask"}
 
 SECTION = re.compile(r"^[ \t]*([A-Z][A-Za-z ]+)\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 
@@ -73,8 +77,8 @@ def public_objects():
     for module_name in PUBLIC_MODULES:
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
+        except ImportError:
+            if module_name in OPTIONAL_MODULES or importlib.util.find_spec(module_name) is None:
                 continue
             raise
         for name in getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")]):

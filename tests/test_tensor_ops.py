@@ -118,10 +118,11 @@ def test_sum_and_mean_match_numpy(rng, dim, keepdim):
     np.testing.assert_allclose(t.mean(dim=dim, keepdim=keepdim).numpy(), expected_mean, rtol=1e-6)
 
 
-def test_float16_sum_accumulates_in_float32():
-    t = lucid.full((4096,), 1.0, dtype=lucid.float16)
-    # float16 accumulation would stall at 2048 (2048 + 1 rounds back to 2048).
-    assert t.sum().item() == 4096.0 and t.sum().dtype == np.float16
+def test_float16_sum_and_mean_accumulate_in_float32():
+    t = lucid.full((5000, 3), 0.1, dtype=lucid.float16)
+    # Down the rows a float16 accumulator stalls at 256 (256 + 0.1 rounds back to 256).
+    assert t.sum(dim=0).tolist() == [500.0] * 3 and t.sum(dim=0).dtype == np.float16
+    assert t.mean(dim=0).tolist() == pytest.approx([0.1] * 3, rel=1e-3)
 
 
 def test_sum_of_bools_counts_in_int64():

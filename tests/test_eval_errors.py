@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from lucid.eval import main
+from lucid.eval import main, sources
 
 
 class RunsCodeWhenUnpickled:
@@ -59,10 +59,12 @@ def test_directory_instead_of_file(capsys, good, tmp_path):
     fails(capsys, [good[0], str(tmp_path)], "teacher", "is a directory")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file(capsys, good):
-    os.chmod(good[1], 0)
-    fails(capsys, good, "teacher", "cannot read it")
+def test_unreadable_file(capsys, good, monkeypatch):
+    # Simulated: the tests may run as root, who reads files whatever their mode.
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+    monkeypatch.setattr(sources, "open", denied, raising=False)
+    fails(capsys, good, "student", "cannot read it (Permission denied)")
 
 
 def test_file_that_is_neither_npy_nor_npz(capsys, good, tmp_path):

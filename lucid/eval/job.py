@@ -7,6 +7,7 @@ cores or, with ``scheduler``, on a Dask cluster, and reduces the per-row values.
 """
 import dataclasses
 import math
+import numbers
 import os
 import sys
 import time
@@ -55,8 +56,8 @@ class Options:
                              f"and the teacher are {self.student_kind} and {self.teacher_kind}")
         for name in ("chunk_rows", "threads"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, numbers.Integral) or value < 1):
                 raise InputError(f"{name} must be an integer >= 1, got {value!r}")
         if self.threads is not None and self.scheduler is not None:
             raise InputError("threads apply to this machine; the workers of a Dask cluster "

@@ -100,7 +100,17 @@ def main(argv=None):
     Raises
     ------
     SystemExit
-        With status 2 for a bad option or input, 0 after ``--help``.
+        With status 2 for a bad option or input, 0 after ``--help``, 130
+        when interrupted (Ctrl-C).
+
+    Notes
+    -----
+    The result goes to stdout (a summary, or one JSON object with
+    ``--json``); errors and the progress bar go to stderr. A missing or
+    unreadable file, an array of Python objects, a non-numeric dtype, fewer
+    than two dimensions, different shapes, a bad option value or an
+    unreachable scheduler each end in one ``lucid.eval: error: ...`` line
+    and status 2; a traceback means a bug in lucid.
 
     Examples
     --------
@@ -123,6 +133,9 @@ def main(argv=None):
         fail(error)
     except OSError as error:  # e.g. the per-row file's disk filled up
         fail(f"{error.filename or 'output'}: {error.strerror or error}")
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        raise SystemExit(130) from None
     print(json.dumps(result.to_dict()) if args.json else result.summary())
     return 0
 

@@ -23,6 +23,9 @@ import numpy as np
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+# What zipfile raises for a damaged, encrypted or oddly compressed member.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+               RuntimeError)
 
 
 class InputError(ValueError):
@@ -49,8 +52,7 @@ def open_array(source, key=None, role="input"):
     arguments that open it again elsewhere, or None for an array.
     """
     if isinstance(source, np.ndarray):
-        array = _checked(source.shape, source.dtype, f"{role} array")
-        return _InMemory(source, array)
+        return _InMemory(source, _checked(source.shape, source.dtype, f"{role} array"))
     path = os.fspath(source)
     label = f"{role} {path!r}"
     magic = _read_magic(path, label)
@@ -117,7 +119,7 @@ def _read_header(fp, label):
         reader = _HEADER_READERS.get(version)
         if reader is not None:
             shape, fortran_order, dtype = reader(fp)
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+    except (ValueError, *_ZIP_ERRORS) as error:
         raise InputError(f"{label} has no valid .npy header ({_one_line(error)})") from None
     if reader is None:
         # Version 3.0 only adds UTF-8 field names of structured dtypes, refused anyway.
@@ -150,19 +152,33 @@ def _open_npz(path, key, label):
     try:
         member = _member_name(archive, key, label)
         label = f"{label} (key {member[:-4]!r})"
-        stream = archive.open(member)
+        stream = _open_member(archive, member, label)
         header = _read_header(stream, label)
         _check_size(header, archive.getinfo(member).file_size)
         if header.fortran_order:
             stream.close()
-            with archive.open(member) as whole:
-                array = np.lib.format.read_array(whole, allow_pickle=False)
+            array = _read_whole_member(archive, member, label)
             archive.close()
             return _InMemory(array, header)
         return _NpzStream(archive, stream, header)
     except BaseException:
         archive.close()
         raise
+
+
+def _open_member(archive, member, label):
+    try:
+        return archive.open(member)
+    except _ZIP_ERRORS as error:
+        raise InputError(f"{label}: cannot open it ({_one_line(error)})") from None
+
+
+def _read_whole_member(archive, member, label):
+    try:
+        with archive.open(member) as whole:
+            return np.lib.format.read_array(whole, allow_pickle=False)
+    except (*_ZIP_ERRORS, ValueError) as error:
+        raise InputError(f"{label}: cannot read it ({_one_line(error)})") from None
 
 
 def _member_name(archive, key, label):
@@ -234,7 +250,7 @@ class _NpzStream(_Source):
             if self.stream.tell() != offset:
                 self.stream.seek(offset)
             data = self.stream.read(size)
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        except _ZIP_ERRORS as error:
             raise InputError(f"{self.label}: cannot read rows {start}:{stop} "
                              f"({_one_line(error)})") from None
         if len(data) != size:

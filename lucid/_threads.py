@@ -62,8 +62,12 @@ def set_num_threads(n):
 
     Notes
     -----
-    This sets the OpenMP runtime's thread count, shared with other OpenMP
-    libraries in the process that use the same runtime. Results of the
+    The count applies to kernels called from every Python thread of the
+    process, not only the calling one (OpenMP's own count is per thread). It
+    also sets the OpenMP runtime's count for the calling thread, shared with
+    other OpenMP libraries that use the same runtime; other threads keep their
+    own OpenMP count when it is lower (``threadpoolctl.threadpool_limits``, or
+    the default: ``OMP_NUM_THREADS`` or the CPUs available). Results of the
     reductions do not depend on it: they are bitwise identical for any count.
 
     Examples

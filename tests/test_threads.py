@@ -3,6 +3,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -75,3 +76,34 @@ def test_openmp_is_compiled_in_when_ci_requires_it():
     if os.environ.get("LUCID_REQUIRE_OPENMP") != "1":
         pytest.skip("only meaningful where the build was required to have OpenMP")
     assert lucid.config()["openmp"] is True
+
+
+def test_set_num_threads_applies_to_kernels_called_from_other_python_threads():
+    # OpenMP's own count is per thread; lucid's must reach a thread pool's workers.
+    before = lucid.get_num_threads()
+    lucid.set_num_threads(1)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(lucid.get_num_threads).result() == 1
+    finally:
+        lucid.set_num_threads(before)
+
+
+def test_kernel_in_another_python_thread_stays_serial_after_set_num_threads_1():
+    script = textwrap.dedent("""
+        import threading
+        import numpy as np
+        import lucid
+        from lucid._ext import _openmp_helpers
+        from lucid.nn.functional import kl_div
+        lucid.set_num_threads(1)
+        x, p = np.full((64, 8192), -2.0), np.full((64, 8192), 0.125)
+        worker = threading.Thread(target=kl_div, args=(x, p))
+        worker.start()
+        worker.join()
+        print(_openmp_helpers.entered_parallel())
+    """)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"

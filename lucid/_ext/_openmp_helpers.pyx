@@ -31,6 +31,10 @@ cdef int _forced_serial = 0
 # Set once a kernel has been given more than one thread, i.e. this process has
 # started (or inherited, through fork) OpenMP worker threads.
 cdef int _entered_parallel = 0
+# The last set_max_threads(n) for the whole process (0: never set). OpenMP's own
+# count is per thread: omp_set_num_threads leaves every other Python thread at
+# the default, so this caps kernels called from any thread.
+cdef int _process_max_threads = 0
 
 
 def openmp_enabled():
@@ -44,15 +48,25 @@ def compile_args():
 
 
 def get_max_threads():
-    """Return the OpenMP thread count a parallel region would use now."""
+    """Return the thread count a kernel called from this thread may use now."""
     if _forced_serial:
         return 1
-    return omp_get_max_threads()
+    return capped_max_threads()
 
 
 def set_max_threads(int n):
-    """Set the OpenMP thread count for later parallel regions (``n >= 1``)."""
+    """Set the thread count for later kernels, in every thread (``n >= 1``)."""
+    global _process_max_threads
+    _process_max_threads = n
     omp_set_num_threads(n)
+
+
+cdef inline int capped_max_threads() noexcept nogil:
+    """This thread's OpenMP count (threadpoolctl lowers it), capped by set_max_threads."""
+    cdef int n = omp_get_max_threads()
+    if 0 < _process_max_threads < n:
+        return _process_max_threads
+    return n
 
 
 def force_serial(bint serial):
@@ -78,7 +92,7 @@ cdef int effective_n_threads(Py_ssize_t n_work, Py_ssize_t min_work_per_thread) 
     cdef Py_ssize_t useful
     if _forced_serial:
         return 1
-    max_threads = omp_get_max_threads()
+    max_threads = capped_max_threads()
     useful = n_work // min_work_per_thread
     if useful < 2 or max_threads < 2:
         return 1

@@ -75,6 +75,8 @@ def extensions():
             "lucid._ext." + os.path.splitext(os.path.basename(src))[0],
             [src],
             include_dirs=[numpy.get_include(), os.path.join("lucid", "_ext")],
+            # The C headers, so that editing one rebuilds the modules.
+            depends=sorted(glob.glob(os.path.join("lucid", "_ext", "*.h"))),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )
         for src in sources

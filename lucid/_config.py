@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from lucid._ext import _openmp_helpers
+from lucid._ext import _openmp_helpers, simd_level
 from lucid._threads import get_num_threads
 from lucid._version import __version__
 
@@ -14,19 +14,21 @@ def config():
     Returns
     -------
     dict
-        Keys ``version``, ``openmp``, ``compile_args``, ``threads``,
-        ``python``, ``numpy``.
+        Keys ``version``, ``openmp``, ``compile_args``, ``simd`` (the
+        instruction set the kernels run with: ``"baseline"``, ``"avx2"`` or
+        ``"avx512"``), ``threads``, ``python``, ``numpy``.
 
     Examples
     --------
     >>> import lucid
     >>> sorted(lucid.config())
-    ['compile_args', 'numpy', 'openmp', 'python', 'threads', 'version']
+    ['compile_args', 'numpy', 'openmp', 'python', 'simd', 'threads', 'version']
     """
     return {
         "version": __version__,
         "openmp": _openmp_helpers.openmp_enabled(),
         "compile_args": _openmp_helpers.compile_args(),
+        "simd": simd_level(),
         "threads": get_num_threads(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -53,6 +55,7 @@ def show_config():
     lucid ...
       OpenMP:        ...
       compile flags: -O3 ...
+      SIMD:          ...
       threads:       ...
       python:        3...
       numpy:         ...
@@ -61,6 +64,7 @@ def show_config():
     print(f"lucid {info['version']}")
     print(f"  OpenMP:        {'enabled' if info['openmp'] else 'disabled'}")
     print(f"  compile flags: {info['compile_args']}")
+    print(f"  SIMD:          {info['simd']}")
     print(f"  threads:       {info['threads']}")
     print(f"  python:        {info['python']}")
     print(f"  numpy:         {info['numpy']}")

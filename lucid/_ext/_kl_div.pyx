@@ -7,7 +7,10 @@ Three layers, top to bottom of what a call goes through:
 2. Block loops: ``prange(..., schedule="static")`` over fixed-size blocks of
    the 2-D index space. A block is up to ``BLOCK`` elements: a slice of one row,
    or several whole short rows.
-3. Per-element math and contiguous runs in ``kl_math.h`` (inline C).
+3. Runs: loops over contiguous stretches of one row, in ``kl_simd.h`` (C,
+   compiled once per SIMD level; ``_simd`` picks the level at import and
+   hands out its table, ``runs`` below), over the per-element math of
+   ``kl_math.h``.
 
 Inputs are ``const`` memoryviews, so read-only memory maps work, and may have any
 strides (negative, zero for broadcasting). A run that is not contiguous in the
@@ -24,22 +27,10 @@ from libc.stdint cimport uint16_t
 
 from lucid._ext._openmp_helpers cimport effective_n_threads
 
+from lucid._ext._simd cimport kl_runs, lucid_kl_runs
+
 cdef extern from "kl_math.h" nogil:
     float lucid_half_to_float(uint16_t h)
-    double lucid_kl_sum_run_f32(const float *x, const float *t, Py_ssize_t n, int log_target)
-    double lucid_kl_sum_run_f64(const double *x, const double *t, Py_ssize_t n, int log_target)
-    void lucid_kl_none_run_f32(const float *x, const float *t, float *out, Py_ssize_t n,
-                               int log_target)
-    void lucid_kl_none_run_f64(const double *x, const double *t, double *out, Py_ssize_t n,
-                               int log_target)
-    void lucid_kl_grad_x_run_f32(const float *x, const float *t, const float *g, float *out,
-                                 Py_ssize_t n, int log_target)
-    void lucid_kl_grad_x_run_f64(const double *x, const double *t, const double *g,
-                                 double *out, Py_ssize_t n, int log_target)
-    void lucid_kl_grad_target_run_f32(const float *x, const float *t, const float *g,
-                                      float *out, Py_ssize_t n, int log_target)
-    void lucid_kl_grad_target_run_f64(const double *x, const double *t, const double *g,
-                                      double *out, Py_ssize_t n, int log_target)
 
 # Storage types of the inputs; uint16_t holds float16 bits.
 ctypedef fused x_type:
@@ -109,8 +100,8 @@ cdef inline const real* contiguous_run(const x_type[:, :] a, Py_ssize_t r, Py_ss
     return buf
 
 
-cdef double sum_block(const x_type[:, :] x, const t_type[:, :] t, Blocking b, Py_ssize_t k,
-                      bint log_target, real kind) noexcept nogil:
+cdef double sum_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_type[:, :] t,
+                      Blocking b, Py_ssize_t k, bint log_target, real kind) noexcept nogil:
     """Sum of the losses in block ``k``, rows in order, in float64."""
     cdef real xbuf[BLOCK]
     cdef real tbuf[BLOCK]
@@ -126,9 +117,9 @@ cdef double sum_block(const x_type[:, :] x, const t_type[:, :] t, Blocking b, Py
         xp = contiguous_run(x, r, c0, n, xbuf)
         tp = contiguous_run(t, r, c0, n, tbuf)
         if real is float:
-            acc += lucid_kl_sum_run_f32(xp, tp, n, log_target)
+            acc += runs.sum_f32(xp, tp, n, log_target)
         else:
-            acc += lucid_kl_sum_run_f64(xp, tp, n, log_target)
+            acc += runs.sum_f64(xp, tp, n, log_target)
     return acc
 
 
@@ -136,6 +127,7 @@ cdef double sum_2d(const x_type[:, :] x, const t_type[:, :] t, bint log_target,
                    real kind) noexcept nogil:
     """Fixed-order blocked sum: block sums in groups, each group added in block order."""
     cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef const lucid_kl_runs *runs = kl_runs()
     cdef double partials[GROUP_BLOCKS]
     cdef double total = 0.0
     cdef Py_ssize_t g0, g1, k
@@ -145,19 +137,19 @@ cdef double sum_2d(const x_type[:, :] x, const t_type[:, :] t, bint log_target,
         g1 = min(g0 + GROUP_BLOCKS, b.n_blocks)
         if n_threads > 1:
             for k in prange(g0, g1, schedule="static", num_threads=n_threads):
-                partials[k - g0] = sum_block(x, t, b, k, log_target, kind)
+                partials[k - g0] = sum_block(runs, x, t, b, k, log_target, kind)
         else:
             # One thread: stay out of OpenMP entirely (cheap, and fork-safe).
             for k in range(g0, g1):
-                partials[k - g0] = sum_block(x, t, b, k, log_target, kind)
+                partials[k - g0] = sum_block(runs, x, t, b, k, log_target, kind)
         for k in range(g1 - g0):
             total += partials[k]
         g0 = g1
     return total
 
 
-cdef void none_block(const x_type[:, :] x, const t_type[:, :] t, real[:, ::1] out,
-                     Blocking b, Py_ssize_t k, bint log_target) noexcept nogil:
+cdef void none_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_type[:, :] t,
+                     real[:, ::1] out, Blocking b, Py_ssize_t k, bint log_target) noexcept nogil:
     """Per-element losses of block ``k`` written into ``out``."""
     cdef real xbuf[BLOCK]
     cdef real tbuf[BLOCK]
@@ -172,40 +164,40 @@ cdef void none_block(const x_type[:, :] x, const t_type[:, :] t, real[:, ::1] ou
         xp = contiguous_run(x, r, c0, n, xbuf)
         tp = contiguous_run(t, r, c0, n, tbuf)
         if real is float:
-            lucid_kl_none_run_f32(xp, tp, &out[r, c0], n, log_target)
+            runs.none_f32(xp, tp, &out[r, c0], n, log_target)
         else:
-            lucid_kl_none_run_f64(xp, tp, &out[r, c0], n, log_target)
+            runs.none_f64(xp, tp, &out[r, c0], n, log_target)
 
 
-cdef void grad_block(const x_type[:, :] x, const t_type[:, :] t, const real[:, :] g,
-                     real[:, ::1] out, Blocking b, Py_ssize_t k, bint log_target,
-                     bint wrt_target) noexcept nogil:
-    """Gradient of block ``k`` w.r.t. x (or target), times the upstream ``g``."""
+cdef void grad_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_type[:, :] t,
+                     const real[:, :] g, bint g_scalar, real[:, ::1] out, Blocking b,
+                     Py_ssize_t k, bint log_target, bint wrt_target) noexcept nogil:
+    """Gradient of block ``k`` w.r.t. x (or target), times the upstream ``g``.
+
+    With ``g_scalar`` (one upstream value for every element, as a reduction's
+    0-d gradient) ``g[0, 0]`` is passed on as that value instead of being
+    gathered per row. d/dx does not depend on x, so x is not read for it.
+    """
     cdef real xbuf[BLOCK]
     cdef real tbuf[BLOCK]
     cdef real gbuf[BLOCK]
     cdef const real *xp
     cdef const real *tp
-    cdef const real *gp
+    cdef const real *gp = &g[0, 0]
     cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
     cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
     cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
     cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
     cdef Py_ssize_t r
     for r in range(r0, r1):
-        xp = contiguous_run(x, r, c0, n, xbuf)
         tp = contiguous_run(t, r, c0, n, tbuf)
-        gp = contiguous_run(g, r, c0, n, gbuf)
+        xp = contiguous_run(x, r, c0, n, xbuf) if wrt_target else tp
+        if not g_scalar:
+            gp = contiguous_run(g, r, c0, n, gbuf)
         if real is float:
-            if wrt_target:
-                lucid_kl_grad_target_run_f32(xp, tp, gp, &out[r, c0], n, log_target)
-            else:
-                lucid_kl_grad_x_run_f32(xp, tp, gp, &out[r, c0], n, log_target)
+            runs.grad_f32(xp, tp, gp, g_scalar, &out[r, c0], n, log_target, wrt_target)
         else:
-            if wrt_target:
-                lucid_kl_grad_target_run_f64(xp, tp, gp, &out[r, c0], n, log_target)
-            else:
-                lucid_kl_grad_x_run_f64(xp, tp, gp, &out[r, c0], n, log_target)
+            runs.grad_f64(xp, tp, gp, g_scalar, &out[r, c0], n, log_target, wrt_target)
 
 
 def kl_div_sum_2d(const x_type[:, :] x,  # IN
@@ -228,31 +220,36 @@ def kl_div_none_2d(const x_type[:, :] x,  # IN
                    bint log_target):
     """Write the per-element losses of two 2-D views into ``out``."""
     cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef const lucid_kl_runs *runs = kl_runs()
     cdef int n_threads = effective_n_threads(b.rows * b.cols, MIN_ELEMENTS_PER_THREAD)
     cdef Py_ssize_t k
     with nogil:
         if n_threads > 1:
             for k in prange(b.n_blocks, schedule="static", num_threads=n_threads):
-                none_block(x, t, out, b, k, log_target)
+                none_block(runs, x, t, out, b, k, log_target)
         else:
             for k in range(b.n_blocks):
-                none_block(x, t, out, b, k, log_target)
+                none_block(runs, x, t, out, b, k, log_target)
 
 
 def kl_div_grad_2d(const x_type[:, :] x,  # IN
                    const t_type[:, :] t,  # IN, same shape as x
-                   const real[:, :] g,    # IN, upstream gradient (zero strides for a scalar)
+                   const real[:, :] g,    # IN, upstream gradient, or (1, 1) for one value
                    real[:, ::1] out,      # OUT, same shape; its dtype is the compute precision
                    bint log_target,
                    bint wrt_target):
     """Write d loss / d x (or d loss / d target when ``wrt_target``) times ``g`` into ``out``."""
     cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
+    cdef const lucid_kl_runs *runs = kl_runs()
     cdef int n_threads = effective_n_threads(b.rows * b.cols, MIN_ELEMENTS_PER_THREAD)
+    # One value for every element: a (1, 1) array or a zero-stride broadcast.
+    cdef bint g_scalar = (g.shape[0] == 1 and g.shape[1] == 1) or (
+        g.strides[0] == 0 and g.strides[1] == 0)
     cdef Py_ssize_t k
     with nogil:
         if n_threads > 1:
             for k in prange(b.n_blocks, schedule="static", num_threads=n_threads):
-                grad_block(x, t, g, out, b, k, log_target, wrt_target)
+                grad_block(runs, x, t, g, g_scalar, out, b, k, log_target, wrt_target)
         else:
             for k in range(b.n_blocks):
-                grad_block(x, t, g, out, b, k, log_target, wrt_target)
+                grad_block(runs, x, t, g, g_scalar, out, b, k, log_target, wrt_target)

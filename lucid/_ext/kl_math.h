@@ -1,9 +1,10 @@
-/* Per-element KL divergence math and the contiguous runs built on it.
+/* Per-element KL divergence math.
  *
  * Layer 1 of lucid's kernels (see _kl_div.pyx for the layers above): small
- * inline functions for one element, then loops over contiguous runs. The
- * Cython layer gathers strided, broadcast or float16 inputs into contiguous
- * buffers of the compute type and calls these runs block by block.
+ * inline functions for one element. kl_simd.h compiles loops over contiguous
+ * runs of them once per SIMD level; the Cython layer gathers strided,
+ * broadcast or float16 inputs into contiguous buffers of the compute type and
+ * calls those runs block by block.
  *
  * Conventions (x = log q, t = p, or log p when log_target):
  *   p > 0            -> p * (log p - x)
@@ -18,6 +19,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>
+
+#include "log_exp.h"
 
 /* IEEE half -> float, exact for every half (subnormals, inf, NaN). */
 static inline float lucid_half_to_float(uint16_t h)
@@ -42,110 +45,67 @@ static inline float lucid_half_to_float(uint16_t h)
     return v.f;
 }
 
-/* Zero target: the loss is 0 for x finite or -inf; x NaN or +inf stays NaN,
- * as 0 * x would give. */
-#define LUCID_ZERO_TARGET_LOSS(x) (((x) == (x) && (x) != INFINITY) ? 0 : NAN)
-
-/* LUCID_DEFINE_KL(T, S, LOG, EXP) defines the element and run functions for
- * the compute type T (float or double) with name suffix S. One template for
- * both precisions keeps the two from drifting apart. */
-#define LUCID_DEFINE_KL(T, S, LOG, EXP)                                          \
+/* LUCID_DEFINE_KL(T, S) defines the per-element functions for the compute type
+ * T (float or double) with name suffix S. One template for both precisions
+ * keeps the two from drifting apart.
+ *
+ * Every function is branchless: both sides of a case are computed and the
+ * answer picked with a bit-mask select, so that a loop over them vectorises
+ * (kl_simd.h) and special values never depend on how the compiler
+ * if-converts. The special values follow SPEC section 2's table. */
+#define LUCID_DEFINE_KL(T, S)                                                    \
+                                                                                 \
+/* Loss where p == 0: 0 log 0 = 0 for x finite or -inf; a NaN or +inf x stays   \
+ * NaN, as 0 * x would give (`x < inf` is false for both). */                     \
+static inline T lucid_kl_zero_target_loss_##S(T x)                              \
+{                                                                                \
+    return lucid_select_##S(x < (T)INFINITY, (T)0, (T)NAN);                      \
+}                                                                                \
                                                                                  \
 static inline T lucid_kl_elem_##S(T x, T p)                                     \
 {                                                                                \
-    if (p > 0) return p * (LOG(p) - x);                                          \
-    if (p == 0) return LUCID_ZERO_TARGET_LOSS(x);                                \
-    return NAN;                                                                  \
+    T loss = p * (lucid_log_positive_##S(p) - x);                                \
+    return lucid_select_##S(p > 0, loss,                                         \
+        lucid_select_##S(p == 0, lucid_kl_zero_target_loss_##S(x), (T)NAN));     \
 }                                                                                \
                                                                                  \
 static inline T lucid_kl_elem_log_target_##S(T x, T logp)                       \
 {                                                                                \
-    /* exp(-inf) * (-inf - x) would be 0 * inf = NaN; p == 0 means loss 0. */   \
-    if (logp == -INFINITY) return LUCID_ZERO_TARGET_LOSS(x);                     \
+    T loss = lucid_exp_##S(logp) * (logp - x);                                   \
     /* p > 0 but q = 0: +inf, even where exp(logp) underflows to 0. */           \
-    if (x == -INFINITY) return logp == logp ? INFINITY : NAN;                    \
-    return EXP(logp) * (logp - x);                                               \
+    loss = lucid_select_##S(x == -(T)INFINITY,                                   \
+                            lucid_select_##S(logp == logp, (T)INFINITY, (T)NAN), loss); \
+    /* exp(-inf) * (-inf - x) would be 0 * inf = NaN; p == 0 means loss 0. */   \
+    return lucid_select_##S(logp == -(T)INFINITY, lucid_kl_zero_target_loss_##S(x), loss); \
 }                                                                                \
                                                                                  \
 /* d loss / d x = -p; exactly 0 where p == 0. */                                 \
 static inline T lucid_kl_grad_x_elem_##S(T x, T p, T g)                         \
 {                                                                                \
     (void)x;                                                                     \
-    return p == 0 ? 0 : -p * g;                                                  \
+    return lucid_select_##S(p == 0, (T)0, -p * g);                               \
 }                                                                                \
                                                                                  \
 static inline T lucid_kl_grad_x_elem_log_target_##S(T x, T logp, T g)           \
 {                                                                                \
     (void)x;                                                                     \
-    return logp == -INFINITY ? 0 : -EXP(logp) * g;                               \
+    return lucid_select_##S(logp == -(T)INFINITY, (T)0, -lucid_exp_##S(logp) * g); \
 }                                                                                \
                                                                                  \
 /* d loss / d p = log p + 1 - x: -inf at p == 0 for finite x, as the math says. */ \
 static inline T lucid_kl_grad_target_elem_##S(T x, T p, T g)                    \
 {                                                                                \
-    return (LOG(p) + 1 - x) * g;                                                 \
+    return (lucid_log_##S(p) + 1 - x) * g;                                       \
 }                                                                                \
                                                                                  \
 /* d loss / d log p = p (log p - x + 1); 0 where p == 0. */                      \
 static inline T lucid_kl_grad_target_elem_log_target_##S(T x, T logp, T g)      \
 {                                                                                \
-    if (logp == -INFINITY) return 0;                                             \
-    return EXP(logp) * (logp - x + 1) * g;                                       \
-}                                                                                \
-                                                                                 \
-/* Sum of the losses of a contiguous run, accumulated in double. */              \
-static inline double lucid_kl_sum_run_##S(const T *x, const T *t, ptrdiff_t n,  \
-                                          int log_target)                        \
-{                                                                                \
-    double acc = 0.0;                                                            \
-    ptrdiff_t i;                                                                 \
-    if (log_target) {                                                            \
-        for (i = 0; i < n; i++) acc += lucid_kl_elem_log_target_##S(x[i], t[i]);\
-    } else {                                                                     \
-        for (i = 0; i < n; i++) acc += lucid_kl_elem_##S(x[i], t[i]);           \
-    }                                                                            \
-    return acc;                                                                  \
-}                                                                                \
-                                                                                 \
-static inline void lucid_kl_none_run_##S(const T *x, const T *t, T *out,        \
-                                         ptrdiff_t n, int log_target)            \
-{                                                                                \
-    ptrdiff_t i;                                                                 \
-    if (log_target) {                                                            \
-        for (i = 0; i < n; i++) out[i] = lucid_kl_elem_log_target_##S(x[i], t[i]); \
-    } else {                                                                     \
-        for (i = 0; i < n; i++) out[i] = lucid_kl_elem_##S(x[i], t[i]);         \
-    }                                                                            \
-}                                                                                \
-                                                                                 \
-/* Gradient runs: g is the upstream gradient per element. */                     \
-static inline void lucid_kl_grad_x_run_##S(const T *x, const T *t, const T *g,  \
-                                           T *out, ptrdiff_t n, int log_target)  \
-{                                                                                \
-    ptrdiff_t i;                                                                 \
-    if (log_target) {                                                            \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_kl_grad_x_elem_log_target_##S(x[i], t[i], g[i]);      \
-    } else {                                                                     \
-        for (i = 0; i < n; i++) out[i] = lucid_kl_grad_x_elem_##S(x[i], t[i], g[i]); \
-    }                                                                            \
-}                                                                                \
-                                                                                 \
-static inline void lucid_kl_grad_target_run_##S(const T *x, const T *t,         \
-                                                const T *g, T *out, ptrdiff_t n, \
-                                                int log_target)                  \
-{                                                                                \
-    ptrdiff_t i;                                                                 \
-    if (log_target) {                                                            \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_kl_grad_target_elem_log_target_##S(x[i], t[i], g[i]); \
-    } else {                                                                     \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_kl_grad_target_elem_##S(x[i], t[i], g[i]);            \
-    }                                                                            \
+    return lucid_select_##S(logp == -(T)INFINITY, (T)0,                          \
+                            lucid_exp_##S(logp) * (logp - x + 1) * g);           \
 }
 
-LUCID_DEFINE_KL(float, f32, logf, expf)
-LUCID_DEFINE_KL(double, f64, log, exp)
+LUCID_DEFINE_KL(float, f32)
+LUCID_DEFINE_KL(double, f64)
 
 #endif /* LUCID_KL_MATH_H */

@@ -1,0 +1,104 @@
+"""Runtime SIMD dispatch: which instruction set lucid's kernels run with.
+
+The run loops of ``kl_simd.h`` are compiled three times into this one
+module, for the baseline instruction set every x86-64 CPU has (SSE2), for
+AVX2 + FMA and for AVX-512, from one source. At import the best level the CPU
+supports is chosen, unless the environment variable ``LUCID_SIMD`` asks for a
+lower one (``baseline``, ``avx2`` or ``avx512``), which is how the tests
+check that every level gives the same answers. The other kernel modules call
+through :c:func:`kl_runs`, so the choice is made in exactly one place.
+
+Levels differ only where the compiler contracts ``a * b + c`` into a fused
+multiply-add (AVX2, AVX-512): within 1 ulp per element. Within a level, a
+reduction is bitwise identical for any thread count.
+"""
+import os
+import warnings
+
+cdef extern from "kl_simd.h" nogil:
+    int LUCID_SIMD_BASELINE
+    int LUCID_SIMD_AVX2
+    int LUCID_SIMD_AVX512
+    int lucid_cpu_simd_level()
+    const lucid_kl_runs *lucid_kl_runs_for(int level)
+
+#: The level names, lowest first; ``LUCID_SIMD`` takes one of them.
+SIMD_LEVELS = ("baseline", "avx2", "avx512")
+
+cdef const lucid_kl_runs *_runs = NULL
+cdef int _level = 0
+
+
+cdef const lucid_kl_runs *kl_runs() noexcept nogil:
+    """The run loops of the level in use."""
+    return _runs
+
+
+def cpu_simd_level():
+    """Return the best level this CPU supports, one of :data:`SIMD_LEVELS`."""
+    return SIMD_LEVELS[lucid_cpu_simd_level()]
+
+
+def simd_level():
+    """Return the level the kernels run with, one of :data:`SIMD_LEVELS`."""
+    return SIMD_LEVELS[_level]
+
+
+def _set_simd_level(name):
+    """Run the kernels with level ``name`` from now on (for tests and benchmarks).
+
+    Raises ``ValueError`` for an unknown name or one this CPU cannot run.
+    """
+    global _runs, _level
+    if name not in SIMD_LEVELS:
+        raise ValueError(f"SIMD level must be one of {', '.join(SIMD_LEVELS)}; got {name!r}")
+    level = SIMD_LEVELS.index(name)
+    if level > lucid_cpu_simd_level():
+        raise ValueError(f"this CPU supports SIMD levels up to {cpu_simd_level()!r}, "
+                         f"not {name!r}")
+    _runs = lucid_kl_runs_for(level)
+    _level = level
+
+
+def _level_from_environment():
+    """The level ``LUCID_SIMD`` asks for, or the CPU's best when it is unset or empty."""
+    requested = os.environ.get("LUCID_SIMD", "").strip().lower()
+    if not requested:
+        return cpu_simd_level()
+    if requested not in SIMD_LEVELS:
+        raise ValueError(f"LUCID_SIMD={os.environ['LUCID_SIMD']!r} is not a SIMD level; "
+                         f"allowed values: {', '.join(SIMD_LEVELS)} (or unset for the best "
+                         "this CPU supports)")
+    if SIMD_LEVELS.index(requested) > lucid_cpu_simd_level():
+        warnings.warn(f"LUCID_SIMD={requested} asks for more than this CPU supports; "
+                      f"using {cpu_simd_level()}", RuntimeWarning, stacklevel=2)
+        return cpu_simd_level()
+    return requested
+
+
+_set_simd_level(_level_from_environment())
+
+
+ctypedef fused floating:
+    float
+    double
+
+
+def _apply_log(const floating[::1] a, floating[::1] out):
+    """``out[:] = log(a)`` with the level in use (for the accuracy tests)."""
+    cdef const lucid_kl_runs *runs = _runs
+    with nogil:
+        if floating is float:
+            runs.log_f32(&a[0], &out[0], a.shape[0])
+        else:
+            runs.log_f64(&a[0], &out[0], a.shape[0])
+
+
+def _apply_exp(const floating[::1] a, floating[::1] out):
+    """``out[:] = exp(a)`` with the level in use (for the accuracy tests)."""
+    cdef const lucid_kl_runs *runs = _runs
+    with nogil:
+        if floating is float:
+            runs.exp_f32(&a[0], &out[0], a.shape[0])
+        else:
+            runs.exp_f64(&a[0], &out[0], a.shape[0])

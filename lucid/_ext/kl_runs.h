@@ -1,0 +1,44 @@
+/* The table of run loops one SIMD level provides (kl_simd.h fills it in).
+ *
+ * A run is a contiguous stretch of elements in the compute precision; the
+ * Cython block loops (_kl_div.pyx) call a run per row of a block. This header
+ * only declares the table so that modules which call through it do not
+ * compile the loops themselves: only _simd.pyx includes kl_simd.h.
+ */
+#ifndef LUCID_KL_RUNS_H
+#define LUCID_KL_RUNS_H
+
+#include <stddef.h>
+
+enum {
+    LUCID_SIMD_BASELINE = 0, /* what every x86-64 (SSE2) or other CPU runs */
+    LUCID_SIMD_AVX2 = 1,     /* AVX2 + FMA */
+    LUCID_SIMD_AVX512 = 2,   /* AVX-512 F, DQ, BW, VL + FMA */
+    LUCID_SIMD_LEVELS = 3
+};
+
+typedef struct lucid_kl_runs {
+    /* Sum of the losses of a run, in double (float lanes folded into double). */
+    double (*sum_f32)(const float *x, const float *t, ptrdiff_t n, int log_target);
+    double (*sum_f64)(const double *x, const double *t, ptrdiff_t n, int log_target);
+    /* Per-element losses of a run. */
+    void (*none_f32)(const float *x, const float *t, float *out, ptrdiff_t n, int log_target);
+    void (*none_f64)(const double *x, const double *t, double *out, ptrdiff_t n,
+                     int log_target);
+    /* d loss / d x (or d target) times g; g_scalar: g[0] applies to every element. */
+    void (*grad_f32)(const float *x, const float *t, const float *g, int g_scalar, float *out,
+                     ptrdiff_t n, int log_target, int wrt_target);
+    void (*grad_f64)(const double *x, const double *t, const double *g, int g_scalar,
+                     double *out, ptrdiff_t n, int log_target, int wrt_target);
+    /* Sum of a + b over a run: reads both inputs and nothing else (the
+     * bandwidth probe the benchmarks compare kl_div with). */
+    double (*read_both_f32)(const float *a, const float *b, ptrdiff_t n);
+    double (*read_both_f64)(const double *a, const double *b, ptrdiff_t n);
+    /* log or exp of a run, for the accuracy sweeps of the tests. */
+    void (*log_f32)(const float *a, float *out, ptrdiff_t n);
+    void (*exp_f32)(const float *a, float *out, ptrdiff_t n);
+    void (*log_f64)(const double *a, double *out, ptrdiff_t n);
+    void (*exp_f64)(const double *a, double *out, ptrdiff_t n);
+} lucid_kl_runs;
+
+#endif /* LUCID_KL_RUNS_H */

@@ -1,0 +1,218 @@
+/* The run loops of kl_runs.h, compiled once per SIMD level, and the choice
+ * of level at run time.
+ *
+ * The loops are written once, as always-inline bodies over the per-element
+ * functions of kl_math.h. Each level wraps them in functions carrying a gcc /
+ * clang `target` attribute, so one portable build (no -march=native) holds
+ * baseline, AVX2 and AVX-512 machine code, and _simd.pyx picks one table at
+ * import from what the CPU supports (or what LUCID_SIMD asks for).
+ *
+ * Sums: a run is summed in LUCID_LANES float (or double) lanes, element i
+ * going to lane i % LUCID_LANES, and every LUCID_FOLD elements the lanes are
+ * folded into double lanes; the double lanes are added in lane order at the
+ * end, then the last n % LUCID_LANES elements in order. gcc vectorises a
+ * loop only when it need not reorder additions (no -ffast-math), and fixed
+ * lanes give it that: the summation order is written down here, the same on
+ * every level and for every thread count. Levels may still differ in the last
+ * bit of an element where the compiler contracts a * b + c into an FMA (AVX2,
+ * AVX-512) and cannot on the baseline.
+ */
+#ifndef LUCID_KL_SIMD_H
+#define LUCID_KL_SIMD_H
+
+#include <stddef.h>
+
+#include "kl_math.h"
+#include "kl_runs.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LUCID_X86_DISPATCH 1
+#else
+#define LUCID_X86_DISPATCH 0
+#endif
+
+/* 16 lanes: one AVX-512 register of floats, two AVX2 or four SSE ones. */
+#define LUCID_LANES 16
+/* Elements between folds into double: 16 float additions per lane keep the
+ * float partial sums within about 2**-20 of their own size. */
+#define LUCID_FOLD 256
+
+#define LUCID_INLINE static inline __attribute__((always_inline))
+
+static inline float lucid_sum_pair_f32(float a, float b) { return a + b; }
+static inline double lucid_sum_pair_f64(double a, double b) { return a + b; }
+
+/* NAME(a, b, n): the sum of ELEM(a[i], b[i]) in the fixed lane order above. */
+#define LUCID_DEFINE_SUM(NAME, T, ELEM)                                          \
+LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n)  \
+{                                                                                \
+    double folded[LUCID_LANES] = {0};                                            \
+    double total = 0.0;                                                          \
+    ptrdiff_t i = 0, lane;                                                       \
+    while (n - i >= LUCID_LANES) {                                               \
+        ptrdiff_t left = (n - i) / LUCID_LANES * LUCID_LANES;                    \
+        ptrdiff_t stop = i + (left < LUCID_FOLD ? left : LUCID_FOLD);            \
+        T lanes[LUCID_LANES] = {0};                                              \
+        for (; i < stop; i += LUCID_LANES)                                       \
+            for (lane = 0; lane < LUCID_LANES; lane++)                           \
+                lanes[lane] += ELEM(a[i + lane], b[i + lane]);                   \
+        for (lane = 0; lane < LUCID_LANES; lane++)                               \
+            folded[lane] += lanes[lane];                                         \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
+        total += folded[lane];                                                   \
+    for (; i < n; i++)                                                           \
+        total += ELEM(a[i], b[i]);                                               \
+    return total;                                                                \
+}
+
+/* NAME(a, b, out, n): out[i] = ELEM(a[i], b[i]). */
+#define LUCID_DEFINE_MAP2(NAME, T, ELEM)                                         \
+LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, T *restrict out, \
+                       ptrdiff_t n)                                              \
+{                                                                                \
+    for (ptrdiff_t i = 0; i < n; i++)                                            \
+        out[i] = ELEM(a[i], b[i]);                                               \
+}
+
+/* NAME(a, out, n): out[i] = ELEM(a[i]). */
+#define LUCID_DEFINE_MAP1(NAME, T, ELEM)                                         \
+LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)        \
+{                                                                                \
+    for (ptrdiff_t i = 0; i < n; i++)                                            \
+        out[i] = ELEM(a[i]);                                                     \
+}
+
+/* NAME(a, b, g, g_scalar, out, n): out[i] = ELEM(a[i], b[i], g[i]), or with
+ * g[0] for every i when g_scalar (a reduction's upstream gradient), which
+ * saves reading, or gathering, a broadcast array. */
+#define LUCID_DEFINE_GRAD(NAME, T, ELEM)                                         \
+LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, const T *restrict g, \
+                       int g_scalar, T *restrict out, ptrdiff_t n)               \
+{                                                                                \
+    ptrdiff_t i;                                                                 \
+    if (g_scalar) {                                                              \
+        const T g0 = g[0];                                                       \
+        for (i = 0; i < n; i++)                                                  \
+            out[i] = ELEM(a[i], b[i], g0);                                       \
+    } else {                                                                     \
+        for (i = 0; i < n; i++)                                                  \
+            out[i] = ELEM(a[i], b[i], g[i]);                                     \
+    }                                                                            \
+}
+
+#define LUCID_DEFINE_BODIES(T, S)                                                \
+LUCID_DEFINE_SUM(lucid_sum_kl_##S, T, lucid_kl_elem_##S)                         \
+LUCID_DEFINE_SUM(lucid_sum_kl_log_target_##S, T, lucid_kl_elem_log_target_##S)   \
+LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S)                 \
+LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S)                        \
+LUCID_DEFINE_MAP2(lucid_map_kl_log_target_##S, T, lucid_kl_elem_log_target_##S)  \
+LUCID_DEFINE_MAP1(lucid_map_log_##S, T, lucid_log_##S)                           \
+LUCID_DEFINE_MAP1(lucid_map_exp_##S, T, lucid_exp_##S)                           \
+LUCID_DEFINE_GRAD(lucid_map_grad_x_##S, T, lucid_kl_grad_x_elem_##S)             \
+LUCID_DEFINE_GRAD(lucid_map_grad_x_log_target_##S, T, lucid_kl_grad_x_elem_log_target_##S) \
+LUCID_DEFINE_GRAD(lucid_map_grad_target_##S, T, lucid_kl_grad_target_elem_##S)   \
+LUCID_DEFINE_GRAD(lucid_map_grad_target_log_target_##S, T,                       \
+                  lucid_kl_grad_target_elem_log_target_##S)
+
+LUCID_DEFINE_BODIES(float, f32)
+LUCID_DEFINE_BODIES(double, f64)
+
+/* The entry points of one level and precision; TARGET is the level's
+ * attribute. `flatten` inlines everything below, so that the per-element
+ * math is compiled, and vectorised, for the level's instruction set. */
+#define LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, T, S)                             \
+TARGET static double lucid_sum_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t n, \
+                                              int log_target)                    \
+{                                                                                \
+    return log_target ? lucid_sum_kl_log_target_##S(x, t, n) : lucid_sum_kl_##S(x, t, n); \
+}                                                                                \
+TARGET static void lucid_none_##S##_##LEVEL(const T *x, const T *t, T *out, ptrdiff_t n, \
+                                             int log_target)                     \
+{                                                                                \
+    if (log_target)                                                              \
+        lucid_map_kl_log_target_##S(x, t, out, n);                               \
+    else                                                                         \
+        lucid_map_kl_##S(x, t, out, n);                                          \
+}                                                                                \
+TARGET static void lucid_grad_##S##_##LEVEL(const T *x, const T *t, const T *g,  \
+                                             int g_scalar, T *out, ptrdiff_t n,  \
+                                             int log_target, int wrt_target)     \
+{                                                                                \
+    if (wrt_target && log_target)                                                \
+        lucid_map_grad_target_log_target_##S(x, t, g, g_scalar, out, n);        \
+    else if (wrt_target)                                                         \
+        lucid_map_grad_target_##S(x, t, g, g_scalar, out, n);                    \
+    else if (log_target)                                                         \
+        lucid_map_grad_x_log_target_##S(x, t, g, g_scalar, out, n);             \
+    else                                                                         \
+        lucid_map_grad_x_##S(x, t, g, g_scalar, out, n);                         \
+}                                                                                \
+TARGET static double lucid_read_both_##S##_##LEVEL(const T *a, const T *b, ptrdiff_t n) \
+{                                                                                \
+    return lucid_sum_read_both_##S(a, b, n);                                     \
+}                                                                                \
+TARGET static void lucid_log_##S##_##LEVEL(const T *a, T *out, ptrdiff_t n)      \
+{                                                                                \
+    lucid_map_log_##S(a, out, n);                                                \
+}                                                                                \
+TARGET static void lucid_exp_##S##_##LEVEL(const T *a, T *out, ptrdiff_t n)      \
+{                                                                                \
+    lucid_map_exp_##S(a, out, n);                                                \
+}
+
+#define LUCID_DEFINE_LEVEL(LEVEL, TARGET)                                        \
+LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                               \
+LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
+static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
+    lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
+    lucid_none_f32_##LEVEL, lucid_none_f64_##LEVEL,                              \
+    lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
+    lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
+    lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
+    lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \
+};
+
+LUCID_DEFINE_LEVEL(baseline, __attribute__((flatten)))
+
+#if LUCID_X86_DISPATCH
+#if defined(__clang__)
+#define LUCID_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
+#else
+/* gcc's generic tuning may prefer 256-bit vectors even where AVX-512 exists. */
+#define LUCID_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
+#endif
+LUCID_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
+LUCID_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
+#endif
+
+/* The best level this CPU (and its operating system) supports. */
+static int lucid_cpu_simd_level(void)
+{
+#if LUCID_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        return LUCID_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return LUCID_SIMD_AVX2;
+#endif
+    return LUCID_SIMD_BASELINE;
+}
+
+/* The table of a level; without x86 dispatch every level runs the baseline
+ * (lucid_cpu_simd_level never offers another there). */
+static const lucid_kl_runs *lucid_kl_runs_for(int level)
+{
+#if LUCID_X86_DISPATCH
+    if (level == LUCID_SIMD_AVX512)
+        return &lucid_kl_runs_avx512;
+    if (level == LUCID_SIMD_AVX2)
+        return &lucid_kl_runs_avx2;
+#endif
+    (void)level;
+    return &lucid_kl_runs_baseline;
+}
+
+#endif /* LUCID_KL_SIMD_H */

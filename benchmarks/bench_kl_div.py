@@ -127,6 +127,8 @@ def run(args):
 
     def record(name, functions, repetitions=args.repetitions, calls=1, probe_function=None,
                threads=args.threads):
+        if args.only and args.only not in name:
+            return None
         set_threads(threads)
         if probe_function is not None:
             functions = {**functions, "read both inputs": probe_function}
@@ -237,6 +239,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for every library (default: all CPUs)")
     parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--only", metavar="TEXT", help="run only the cases whose name has TEXT")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--chart", metavar="PATH", help="also draw a PNG chart (matplotlib)")
     args = parser.parse_args(argv)

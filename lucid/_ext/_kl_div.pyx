@@ -24,6 +24,7 @@ a reduction is bitwise identical for 1, 2 or 64 threads.
 """
 from cython.parallel cimport prange
 from libc.stdint cimport uint16_t
+from libc.string cimport memcpy
 
 from lucid._ext._openmp_helpers cimport effective_n_threads
 
@@ -54,8 +55,11 @@ cdef enum:
     BLOCK = 4096
     # Block sums kept at once; bounds the partial-sum array to 64 KiB.
     GROUP_BLOCKS = 8192
-    # Below this many elements per thread an OpenMP fork/join costs more than it saves.
-    MIN_ELEMENTS_PER_THREAD = 65536
+    # Below this many elements per thread an OpenMP fork/join costs more than it
+    # saves. Measured on 2 cores (AVX-512): a parallel region costs a few
+    # microseconds, 2 threads beat 1 from about 6000 elements per thread and
+    # reach 1.6x at 16384 (see docs/performance.rst).
+    MIN_ELEMENTS_PER_THREAD = 16384
 
 
 cdef struct Blocking:
@@ -84,19 +88,27 @@ cdef inline const real* contiguous_run(const x_type[:, :] a, Py_ssize_t r, Py_ss
                                        Py_ssize_t n, real *buf) noexcept nogil:
     """Row ``r``, columns ``c0:c0+n`` of ``a`` as contiguous ``real`` values.
 
-    Points into ``a`` itself when it already is contiguous in the compute
-    precision; otherwise converts into ``buf`` (strided, broadcast, float16 or a
-    different precision).
+    Points into ``a`` itself when it already is contiguous and aligned in the
+    compute precision; otherwise converts into ``buf`` (strided, broadcast,
+    misaligned, float16 or a different precision).
     """
     cdef Py_ssize_t j
-    if (x_type is float and real is float) or (x_type is double and real is double):
+    cdef x_type value
+    # numpy allows buffers at any byte offset (np.frombuffer, packed records), but
+    # a misaligned load is undefined behaviour in C: such runs copy bytes instead.
+    cdef bint aligned = ((<size_t>&a[r, c0]) | <size_t>a.strides[1]) % sizeof(x_type) == 0
+    if aligned and ((x_type is float and real is float) or (x_type is double and real is double)):
         if a.strides[1] == sizeof(real) or n == 1:
             return <const real*>&a[r, c0]
     for j in range(n):
-        if x_type is uint16_t:
-            buf[j] = <real>lucid_half_to_float(a[r, c0 + j])
+        if aligned:
+            value = a[r, c0 + j]
         else:
-            buf[j] = <real>a[r, c0 + j]
+            memcpy(&value, &a[r, c0 + j], sizeof(x_type))
+        if x_type is uint16_t:
+            buf[j] = <real>lucid_half_to_float(value)
+        else:
+            buf[j] = <real>value
     return buf
 
 
@@ -183,7 +195,7 @@ cdef void grad_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_ty
     cdef real gbuf[BLOCK]
     cdef const real *xp
     cdef const real *tp
-    cdef const real *gp = &g[0, 0]
+    cdef const real *gp = contiguous_run(g, 0, 0, 1, gbuf)
     cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
     cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
     cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk

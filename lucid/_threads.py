@@ -67,8 +67,11 @@ def set_num_threads(n):
     also sets the OpenMP runtime's count for the calling thread, shared with
     other OpenMP libraries that use the same runtime; other threads keep their
     own OpenMP count when it is lower (``threadpoolctl.threadpool_limits``, or
-    the default: ``OMP_NUM_THREADS`` or the CPUs available). Results of the
-    reductions do not depend on it: they are bitwise identical for any count.
+    the default: ``OMP_NUM_THREADS`` or the CPUs available). Kernels use at
+    most four threads per CPU available, whatever is asked: more would only
+    take turns, and tens of thousands would make the OpenMP runtime end the
+    process. Results of the reductions do not depend on the count: they are
+    bitwise identical for any count.
 
     Examples
     --------

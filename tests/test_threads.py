@@ -107,3 +107,29 @@ def test_kernel_in_another_python_thread_stays_serial_after_set_num_threads_1():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_thread_count_is_capped_at_four_per_cpu():
+    before = lucid.get_num_threads()
+    lucid.set_num_threads(10**6)
+    try:
+        assert 1 <= lucid.get_num_threads() <= 4 * os.cpu_count()
+    finally:
+        lucid.set_num_threads(before)
+
+
+def test_absurd_omp_num_threads_does_not_end_the_process():
+    # Uncapped, a reduction over 2**30 elements would ask the OpenMP runtime for
+    # 65536 threads: it fails to create them and exits (or crashes).
+    script = textwrap.dedent("""
+        import numpy as np
+        from lucid.nn.functional import kl_div
+        n = 2**30
+        x, p = np.broadcast_to(np.float32(-2.0), (n,)), np.broadcast_to(np.float32(0.0), (n,))
+        print(kl_div(x, p, reduction="sum").item())
+    """)
+    env = dict(os.environ, OMP_NUM_THREADS="1000000")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0.0"

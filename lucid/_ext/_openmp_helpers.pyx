@@ -14,6 +14,7 @@ cdef extern from *:
     #else
     #define LUCID_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_num_procs(void) { return 1; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
     #ifndef LUCID_COMPILE_ARGS
@@ -23,6 +24,7 @@ cdef extern from *:
     int LUCID_OPENMP
     const char *LUCID_COMPILE_ARGS
     int omp_get_max_threads() noexcept nogil
+    int omp_get_num_procs() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
 
 # Set in a process forked after the parent ran OpenMP: such a child must not
@@ -61,12 +63,20 @@ def set_max_threads(int n):
     omp_set_num_threads(n)
 
 
+cdef enum:
+    # Beyond the CPUs, threads only take turns; far beyond them (tens of
+    # thousands) the OpenMP runtime fails to create them and ends the process.
+    MAX_THREADS_PER_CPU = 4
+
+
 cdef inline int capped_max_threads() noexcept nogil:
-    """This thread's OpenMP count (threadpoolctl lowers it), capped by set_max_threads."""
+    """This thread's OpenMP count (threadpoolctl lowers it), capped by set_max_threads
+    and by MAX_THREADS_PER_CPU threads per CPU this process may run on."""
     cdef int n = omp_get_max_threads()
+    cdef int limit = MAX_THREADS_PER_CPU * omp_get_num_procs()
     if 0 < _process_max_threads < n:
-        return _process_max_threads
-    return n
+        n = _process_max_threads
+    return limit if 0 < limit < n else n
 
 
 def force_serial(bint serial):

@@ -133,3 +133,14 @@ def test_absurd_omp_num_threads_does_not_end_the_process():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0.0"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5"])
+def test_invalid_omp_num_threads_falls_back_to_the_default(value):
+    def threads_with(env):
+        out = subprocess.run([sys.executable, "-c", "import lucid; print(lucid.get_num_threads())"],
+                             env=env, capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    without = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    assert threads_with(dict(without, OMP_NUM_THREADS=value)) == threads_with(without)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import lucid
-from lucid._ext import _bandwidth
+from lucid._ext import _bandwidth, _simd
 from lucid.nn.functional import kl_div
 
 try:
@@ -163,6 +163,16 @@ def run(args):
     record("small (64, 1000) forward batchmean", forward_case(small_x, small_p, "batchmean", False),
            calls=200)
     record("small (64, 1000) forward+backward", backward_case(small_x, small_p), calls=100)
+    # In cache and on one thread the kernels are limited by arithmetic, not by
+    # memory: this is where the SIMD levels differ.
+    cached_x, cached_p = make_inputs((16, 16384), np.float32)
+    best = _simd.simd_level()
+    for level in _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]:
+        _simd._set_simd_level(level)
+        record(f"in cache (16, 16384), 1 thread, SIMD {level}",
+               forward_case(cached_x, cached_p, "sum", False), calls=20, threads=1,
+               probe_function=probe(cached_x, cached_p))
+    _simd._set_simd_level(best)
     return results
 
 

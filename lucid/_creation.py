@@ -83,7 +83,8 @@ def as_tensor(obj, name="input"):
     ------
     TypeError
         If `obj` is not numeric: None, strings, bytes, dicts, other objects,
-        ragged lists, object or complex arrays.
+        ragged lists, object or complex arrays; or a masked array (its mask
+        would be ignored).
 
     Examples
     --------
@@ -139,6 +140,10 @@ def _to_array(obj, name):
     """Convert `obj` to a numeric ndarray, never copying numpy data."""
     if isinstance(obj, Tensor):
         array = obj._data
+    elif isinstance(obj, np.ma.MaskedArray):
+        # Reading the data would silently ignore the mask: refuse instead.
+        raise TypeError(f"{name} is a numpy masked array, whose mask would be ignored; "
+                        f"pass {name}.filled(value) or {name}.data explicitly")
     elif isinstance(obj, np.ndarray):
         array = obj
     elif isinstance(obj, np.generic):

@@ -1,4 +1,6 @@
 """Shared fixtures and independent float64 references for lucid's tests."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,9 @@ def n_threads(request):
     lucid.set_num_threads(before)
 
 
+_memmap_names = itertools.count()
+
+
 def make_layout(array, layout, tmp_path):
     """The same values as ``array`` in another memory layout (values unchanged)."""
     if layout == "contiguous":
@@ -75,7 +80,9 @@ def make_layout(array, layout, tmp_path):
         wide[:, ::2] = array
         return wide[:, ::2]
     if layout == "readonly_memmap":
-        path = tmp_path / f"a{id(array)}.npy"
+        # A fresh name per call: ids of short-lived arrays are reused, and
+        # overwriting a file that is still mapped would corrupt a live memmap.
+        path = tmp_path / f"layout_{next(_memmap_names)}.npy"
         np.save(path, array)
         mapped = np.load(path, mmap_mode="r")
         assert not mapped.flags.writeable

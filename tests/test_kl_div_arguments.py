@@ -95,3 +95,15 @@ def test_array_inputs_are_not_copied(rng):
     result = kl_div(x, rng.random((3, 4)), reduction="none")
     assert result.shape == (3, 4)
     assert lucid.as_tensor(x)._data is x or np.shares_memory(lucid.as_tensor(x)._data, x)
+
+
+def test_masked_arrays_raise_type_error_instead_of_ignoring_the_mask():
+    x = np.ma.masked_array([-1.0, -2.0], mask=[False, True])
+    with pytest.raises(TypeError, match="masked array"):
+        kl_div(x, [0.5, 0.5])
+
+
+def test_byte_swapped_floats_raise_type_error_with_the_fix():
+    x = np.log(np.array([0.5, 0.5])).astype(">f8")
+    with pytest.raises(TypeError, match=r">f8.*non-native byte order.*astype\('float64'\)"):
+        kl_div(x, [0.5, 0.5])

@@ -22,6 +22,16 @@ def _kernel_dtype(dtype):
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(np.float64)
 
 
+def _kernel_array(array):
+    """``array`` in a storage the kernel reads; unaligned buffers are copied.
+
+    A buffer at an odd byte offset (``np.frombuffer(..., offset=1)``) would be
+    read through misaligned pointers, which C does not allow; the evaluation job
+    hands over one chunk at a time, so the copy stays chunk-sized.
+    """
+    return array.astype(_kernel_dtype(array.dtype), copy=not array.flags.aligned)
+
+
 def _rows_merge(array):
     """True when the leading axes merge into one row axis as a view (C order among them)."""
     lead = [(n, stride) for n, stride in zip(array.shape[:-1], array.strides[:-1]) if n != 1]
@@ -48,8 +58,8 @@ def kl_div_rows(student, teacher, student_kind, teacher_kind, temperature, out):
     """
     classes = student.shape[-1]
     rows = out.size
-    student = student.astype(_kernel_dtype(student.dtype), copy=False)
-    teacher = teacher.astype(_kernel_dtype(teacher.dtype), copy=False)
+    student = _kernel_array(student)
+    teacher = _kernel_array(teacher)
     flat_out = out.reshape(-1)
     start = 0
     for s, t in _row_pieces((student, teacher), rows, classes):

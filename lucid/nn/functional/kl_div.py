@@ -177,6 +177,13 @@ def _check_reduction(reduction):
 
 def _as_float_tensor(value, name):
     tensor = as_tensor(value, name)
+    if tensor.dtype.kind == "f" and not tensor.dtype.isnative:
+        # The kernels read native floats in place; a byte-swapped copy is the caller's call.
+        native = tensor.dtype.newbyteorder("=")
+        raise TypeError(
+            f"kl_div: {name} has dtype {tensor.dtype.str}, a non-native byte order; "
+            f"convert it first, e.g. {name}.astype({native.name!r})"
+        )
     if tensor.dtype not in _FLOAT_DTYPES:
         raise TypeError(
             f"kl_div: {name} must have a floating dtype (float16, float32 or float64), "

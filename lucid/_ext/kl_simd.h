@@ -37,6 +37,13 @@
  * float partial sums within about 2**-20 of their own size. */
 #define LUCID_FOLD 256
 
+/* Elements ahead to prefetch. The hardware prefetcher alone left memory idle
+ * while a core did arithmetic: a run took the time to compute plus the time
+ * to read. Asking for the data 4 KiB (float) ahead overlaps the two; measured
+ * on float32 inputs of 256 MiB, 1024 beat 256 and 4096. Prefetches never
+ * fault, so reading ahead past the end of a run is harmless. */
+#define LUCID_PREFETCH_AHEAD 1024
+
 #define LUCID_INLINE static inline __attribute__((always_inline))
 
 static inline float lucid_sum_pair_f32(float a, float b) { return a + b; }
@@ -53,13 +60,16 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
         ptrdiff_t left = (n - i) / LUCID_LANES * LUCID_LANES;                    \
         ptrdiff_t stop = i + (left < LUCID_FOLD ? left : LUCID_FOLD);            \
         T lanes[LUCID_LANES] = {0};                                              \
-        for (; i < stop; i += LUCID_LANES)                                       \
+        for (; i < stop; i += LUCID_LANES) {                                     \
+            __builtin_prefetch(a + i + LUCID_PREFETCH_AHEAD);                    \
+            __builtin_prefetch(b + i + LUCID_PREFETCH_AHEAD);                    \
             /* Kept rolled so that gcc vectorises this loop across the lanes:   \
              * unrolled first (as with Python's -fwrapv), it vectorised the     \
              * outer loop instead, with a transpose per step, 8x slower. */     \
             _Pragma("GCC unroll 1")                                              \
             for (lane = 0; lane < LUCID_LANES; lane++)                           \
                 lanes[lane] += ELEM(a[i + lane], b[i + lane]);                   \
+        }                                                                        \
         for (lane = 0; lane < LUCID_LANES; lane++)                               \
             folded[lane] += lanes[lane];                                         \
     }                                                                            \
@@ -70,21 +80,38 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
     return total;                                                                \
 }
 
+/* for (I = 0; I < N; I++) BODY, with A[I] and B[I] prefetched ahead: groups of
+ * LUCID_LANES indices (one prefetch of each input per group, the group's loop
+ * kept rolled so that it vectorises), then the tail. */
+#define LUCID_FOR_PREFETCHED(I, N, A, B, BODY)                                   \
+    do {                                                                         \
+        ptrdiff_t I##_group = 0, I;                                              \
+        for (; I##_group + LUCID_LANES <= (N); I##_group += LUCID_LANES) {       \
+            __builtin_prefetch((A) + I##_group + LUCID_PREFETCH_AHEAD);          \
+            __builtin_prefetch((B) + I##_group + LUCID_PREFETCH_AHEAD);          \
+            _Pragma("GCC unroll 1")                                              \
+            for (I = I##_group; I < I##_group + LUCID_LANES; I++) {              \
+                BODY;                                                            \
+            }                                                                    \
+        }                                                                        \
+        for (I = I##_group; I < (N); I++) {                                      \
+            BODY;                                                                \
+        }                                                                        \
+    } while (0)
+
 /* NAME(a, b, out, n): out[i] = ELEM(a[i], b[i]). */
 #define LUCID_DEFINE_MAP2(NAME, T, ELEM)                                         \
 LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, T *restrict out, \
                        ptrdiff_t n)                                              \
 {                                                                                \
-    for (ptrdiff_t i = 0; i < n; i++)                                            \
-        out[i] = ELEM(a[i], b[i]);                                               \
+    LUCID_FOR_PREFETCHED(i, n, a, b, out[i] = ELEM(a[i], b[i]));                 \
 }
 
 /* NAME(a, out, n): out[i] = ELEM(a[i]). */
 #define LUCID_DEFINE_MAP1(NAME, T, ELEM)                                         \
 LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)        \
 {                                                                                \
-    for (ptrdiff_t i = 0; i < n; i++)                                            \
-        out[i] = ELEM(a[i]);                                                     \
+    LUCID_FOR_PREFETCHED(i, n, a, a, out[i] = ELEM(a[i]));                       \
 }
 
 /* NAME(a, b, g, g_scalar, out, n): out[i] = ELEM(a[i], b[i], g[i]), or with
@@ -94,14 +121,11 @@ LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)       
 LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, const T *restrict g, \
                        int g_scalar, T *restrict out, ptrdiff_t n)               \
 {                                                                                \
-    ptrdiff_t i;                                                                 \
     if (g_scalar) {                                                              \
         const T g0 = g[0];                                                       \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = ELEM(a[i], b[i], g0);                                       \
+        LUCID_FOR_PREFETCHED(i, n, a, b, out[i] = ELEM(a[i], b[i], g0));         \
     } else {                                                                     \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = ELEM(a[i], b[i], g[i]);                                     \
+        LUCID_FOR_PREFETCHED(i, n, a, b, out[i] = ELEM(a[i], b[i], g[i]));       \
     }                                                                            \
 }
 

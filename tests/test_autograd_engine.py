@@ -1,4 +1,6 @@
 """The backward engine: accumulation, graph lifetime, the errors it raises, depth and the Function API."""
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,34 @@ def test_autograd_backward_accepts_several_outputs():
     x = lucid.tensor([1.0, 2.0], requires_grad=True)
     lucid.autograd.backward([(x * x).sum(), x * 2], [None, lucid.tensor([1.0, 1.0])])
     assert x.grad.tolist() == [4.0, 6.0]
+
+
+def test_leaves_sharing_one_gradient_get_separate_arrays():
+    a = lucid.tensor([1.0, 2.0], requires_grad=True)
+    b = lucid.tensor([3.0, 4.0], requires_grad=True)
+    seed = lucid.tensor([1.0, 1.0])
+    (a + b).backward(seed)
+    a.grad.add_(10.0)
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(seed.numpy(), [1.0, 1.0])
+
+
+def test_a_leaf_that_is_its_own_root_gets_a_copy_of_the_seed():
+    a = lucid.tensor([1.0, 2.0], requires_grad=True)
+    seed = lucid.tensor([5.0, 6.0])
+    a.backward(seed)
+    a.grad.zero_()
+    np.testing.assert_array_equal(seed.numpy(), [5.0, 6.0])
+
+
+def test_first_gradient_of_a_leaf_is_adopted_not_copied():
+    # The gradient the pass makes for x is given to x.grad as is: peak memory
+    # holds one gradient-sized array (8 MB), not two.
+    x = lucid.tensor(np.ones(1_000_000), requires_grad=True)
+    loss = (x * 2.0).sum()
+    tracemalloc.start()
+    loss.backward()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(x.grad.numpy()[:3], [2.0, 2.0, 2.0])
+    assert peak < 1.5 * 8_000_000

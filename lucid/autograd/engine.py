@@ -51,7 +51,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     roots, seeds = roots_and_seeds(tensors, grad_tensors)
     if retain_graph is None:
         retain_graph = create_graph
-    run_backward(roots, seeds, retain_graph, create_graph, _accumulate_into_grad)
+    run_backward(roots, seeds, retain_graph, create_graph, _LeafGradAccumulator(seeds))
 
 
 def run_backward(roots, seeds, retain_graph, create_graph, deliver_to_leaf, targets=None):
@@ -182,15 +182,34 @@ def _add_into(gradients, key, gradient):
     gradients[key] = gradient if previous is None else previous + gradient
 
 
-def _accumulate_into_grad(leaf, gradient):
-    if grad_mode.is_grad_enabled():
-        # create_graph: the sum stays differentiable.
-        leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient
-    elif leaf.grad is None:
-        # A copy, so an in-place edit of .grad never reaches another tensor's gradient.
-        leaf.grad = Tensor(np.array(gradient._data))
-    else:
-        leaf.grad = Tensor(leaf.grad._data + gradient._data)
+class _LeafGradAccumulator:
+    """Adds the gradients arriving at leaves into their ``.grad``, for one backward pass.
+
+    A leaf's first gradient becomes its ``.grad`` without a copy when the pass
+    made that array itself and gave it to no one else: copying it would cost a
+    full-size allocation and its page faults, more than most kernels that made
+    it. Anything possibly shared (a caller's seed, a view, an array already
+    given to another leaf) is copied, so an in-place edit of one ``.grad``
+    never reaches another tensor.
+    """
+
+    def __init__(self, seeds):
+        self._handed_out = {id(seed._data) for seed in seeds}
+
+    def __call__(self, leaf, gradient):
+        if grad_mode.is_grad_enabled():
+            # create_graph: the sum stays differentiable.
+            leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient
+        elif leaf.grad is None:
+            leaf.grad = Tensor(self._adopt_or_copy(gradient._data))
+        else:
+            leaf.grad = Tensor(leaf.grad._data + gradient._data)
+
+    def _adopt_or_copy(self, array):
+        exclusive = (array.base is None and array.flags.writeable
+                     and id(array) not in self._handed_out)
+        self._handed_out.add(id(array))
+        return array if exclusive else np.array(array)
 
 
 def roots_and_seeds(tensors, grad_tensors):

@@ -84,6 +84,23 @@ cdef Blocking make_blocking(Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     return b
 
 
+cdef struct BlockSpan:
+    Py_ssize_t r0       # rows r0:r1 of the block
+    Py_ssize_t r1
+    Py_ssize_t c0       # columns c0:c0+n of each of those rows
+    Py_ssize_t n
+
+
+cdef inline BlockSpan block_span(Blocking b, Py_ssize_t k) noexcept nogil:
+    """The rows and columns that block ``k`` covers."""
+    cdef BlockSpan span
+    span.r0 = (k // b.chunks_per_row) * b.rows_per_block
+    span.r1 = min(span.r0 + b.rows_per_block, b.rows)
+    span.c0 = (k % b.chunks_per_row) * b.col_chunk
+    span.n = min(b.col_chunk, b.cols - span.c0)
+    return span
+
+
 cdef inline const real* contiguous_run(const x_type[:, :] a, Py_ssize_t r, Py_ssize_t c0,
                                        Py_ssize_t n, real *buf) noexcept nogil:
     """Row ``r``, columns ``c0:c0+n`` of ``a`` as contiguous ``real`` values.
@@ -119,13 +136,10 @@ cdef double sum_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_t
     cdef real tbuf[BLOCK]
     cdef const real *xp
     cdef const real *tp
-    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
-    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
-    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
-    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
-    cdef Py_ssize_t r
+    cdef BlockSpan span = block_span(b, k)
+    cdef Py_ssize_t r, c0 = span.c0, n = span.n
     cdef double acc = 0.0
-    for r in range(r0, r1):
+    for r in range(span.r0, span.r1):
         xp = contiguous_run(x, r, c0, n, xbuf)
         tp = contiguous_run(t, r, c0, n, tbuf)
         if real is float:
@@ -167,12 +181,9 @@ cdef void none_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_ty
     cdef real tbuf[BLOCK]
     cdef const real *xp
     cdef const real *tp
-    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
-    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
-    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
-    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
-    cdef Py_ssize_t r
-    for r in range(r0, r1):
+    cdef BlockSpan span = block_span(b, k)
+    cdef Py_ssize_t r, c0 = span.c0, n = span.n
+    for r in range(span.r0, span.r1):
         xp = contiguous_run(x, r, c0, n, xbuf)
         tp = contiguous_run(t, r, c0, n, tbuf)
         if real is float:
@@ -196,12 +207,9 @@ cdef void grad_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_ty
     cdef const real *xp
     cdef const real *tp
     cdef const real *gp = contiguous_run(g, 0, 0, 1, gbuf)
-    cdef Py_ssize_t r0 = (k // b.chunks_per_row) * b.rows_per_block
-    cdef Py_ssize_t r1 = min(r0 + b.rows_per_block, b.rows)
-    cdef Py_ssize_t c0 = (k % b.chunks_per_row) * b.col_chunk
-    cdef Py_ssize_t n = min(b.col_chunk, b.cols - c0)
-    cdef Py_ssize_t r
-    for r in range(r0, r1):
+    cdef BlockSpan span = block_span(b, k)
+    cdef Py_ssize_t r, c0 = span.c0, n = span.n
+    for r in range(span.r0, span.r1):
         tp = contiguous_run(t, r, c0, n, tbuf)
         xp = contiguous_run(x, r, c0, n, xbuf) if wrt_target else tp
         if not g_scalar:

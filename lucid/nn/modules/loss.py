@@ -1,5 +1,5 @@
 """``KLDivLoss``: kl_div with its options fixed at construction."""
-from lucid.nn.functional.kl_div import REDUCTIONS, _check_reduction, kl_div
+from lucid.nn.functional.kl_div import _check_reduction, kl_div
 
 
 class KLDivLoss:
@@ -45,8 +45,6 @@ class KLDivLoss:
     ...      lucid.tensor([[0.8, 0.15, 0.05]]))
     Tensor(0.0239...)
     """
-
-    reductions = REDUCTIONS
 
     def __init__(self, reduction="mean", log_target=False):
         _check_reduction(reduction)

@@ -62,21 +62,44 @@ static inline T lucid_kl_zero_target_loss_##S(T x)                              
     return lucid_select_##S(x < (T)INFINITY, (T)0, (T)NAN);                      \
 }                                                                                \
                                                                                  \
+/* Every loss is returned as factor * difference, p * (log p - x) in the     \
+ * ordinary case, with the special cases chosen through the two operands. A    \
+ * sum loop then sees the same last multiplication (which the compiler may     \
+ * fuse with the lane's addition) whether it runs the ordinary function or     \
+ * this one, so both give the same bits for an ordinary element. */            \
 static inline T lucid_kl_elem_##S(T x, T p)                                     \
 {                                                                                \
-    T loss = p * (lucid_log_positive_##S(p) - x);                                \
-    return lucid_select_##S(p > 0, loss,                                         \
+    int positive = p > 0;                                                        \
+    T factor = lucid_select_##S(positive, p,                                     \
         lucid_select_##S(p == 0, lucid_kl_zero_target_loss_##S(x), (T)NAN));     \
+    T difference = lucid_select_##S(positive, lucid_log_positive_##S(p) - x, (T)0); \
+    return factor * difference;                                                  \
+}                                                                                \
+                                                                                 \
+/* The loss for an ordinary target, a positive normal finite p: no selects     \
+ * (x = -inf gives +inf and a NaN gives NaN by the arithmetic). */               \
+static inline T lucid_kl_elem_ordinary_##S(T x, T p)                            \
+{                                                                                \
+    return p * (lucid_log_normal_##S(p) - x);                                    \
 }                                                                                \
                                                                                  \
 static inline T lucid_kl_elem_log_target_##S(T x, T logp)                       \
 {                                                                                \
-    T loss = lucid_exp_##S(logp) * (logp - x);                                   \
-    /* p > 0 but q = 0: +inf, even where exp(logp) underflows to 0. */           \
-    loss = lucid_select_##S(x == -(T)INFINITY,                                   \
-                            lucid_select_##S(logp == logp, (T)INFINITY, (T)NAN), loss); \
-    /* exp(-inf) * (-inf - x) would be 0 * inf = NaN; p == 0 means loss 0. */   \
-    return lucid_select_##S(logp == -(T)INFINITY, lucid_kl_zero_target_loss_##S(x), loss); \
+    int zero = logp == -(T)INFINITY;                                             \
+    /* p > 0 but q = 0: +inf, even where exp(logp) underflows to 0 (a NaN       \
+     * logp still gives NaN through the difference). p == 0 means loss 0, or    \
+     * NaN for a NaN or +inf x. */                                               \
+    T factor = lucid_select_##S(zero, lucid_kl_zero_target_loss_##S(x),          \
+        lucid_select_##S(x == -(T)INFINITY, (T)INFINITY, lucid_exp_##S(logp)));  \
+    T difference = lucid_select_##S(zero, (T)0, logp - x);                       \
+    return factor * difference;                                                  \
+}                                                                                \
+                                                                                 \
+/* The loss for an ordinary log target, |logp| <= LUCID_EXP_NORMAL: exp(logp)  \
+ * is normal, and x = -inf gives +inf by the arithmetic. */                      \
+static inline T lucid_kl_elem_ordinary_log_target_##S(T x, T logp)              \
+{                                                                                \
+    return lucid_exp_normal_##S(logp) * (logp - x);                              \
 }                                                                                \
                                                                                  \
 /* d loss / d x = -p; exactly 0 where p == 0. */                                 \
@@ -107,5 +130,43 @@ static inline T lucid_kl_grad_target_elem_log_target_##S(T x, T logp, T g)      
 
 LUCID_DEFINE_KL(float, f32)
 LUCID_DEFINE_KL(double, f64)
+
+/* Guard keys. The run loops of kl_simd.h compute a group of elements with the
+ * ordinary functions above and track the minimum of a key over the group;
+ * the group is ordinary when that minimum is at least the guard's threshold,
+ * and is computed again with the full functions otherwise. A key costs two
+ * vector instructions per element group (an add or an and, and a minimum).
+ *
+ * Target p: its bits plus the smallest normal's, as a signed integer, are
+ * at least twice the smallest normal's exactly for positive normal finite p
+ * (+0, subnormals, -inf and negative NaNs land below it; +inf, positive NaNs
+ * and negative numbers wrap to negative). */
+#define LUCID_GUARD_TARGET_f32 ((int32_t)0x01000000)
+static inline int32_t lucid_guard_key_target_f32(float p)
+{
+    return (int32_t)(lucid_bits_f32(p) + 0x00800000u);
+}
+
+#define LUCID_GUARD_TARGET_f64 ((int64_t)0x0020000000000000ll)
+static inline int64_t lucid_guard_key_target_f64(double p)
+{
+    return (int64_t)(lucid_bits_f64(p) + 0x0010000000000000ull);
+}
+
+/* Log target: the bits of LUCID_EXP_NORMAL minus those of |logp|, which are
+ * >= 0 exactly for |logp| <= LUCID_EXP_NORMAL (NaN's are above every number's). */
+#define LUCID_GUARD_LOG_TARGET_f32 ((int32_t)0)
+static inline int32_t lucid_guard_key_log_target_f32(float logp)
+{
+    return (int32_t)lucid_bits_f32(LUCID_EXP_NORMAL_F32) -
+           (int32_t)(lucid_bits_f32(logp) & 0x7fffffffu);
+}
+
+#define LUCID_GUARD_LOG_TARGET_f64 ((int64_t)0)
+static inline int64_t lucid_guard_key_log_target_f64(double logp)
+{
+    return (int64_t)lucid_bits_f64(LUCID_EXP_NORMAL_F64) -
+           (int64_t)(lucid_bits_f64(logp) & 0x7fffffffffffffffull);
+}
 
 #endif /* LUCID_KL_MATH_H */

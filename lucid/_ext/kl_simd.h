@@ -48,30 +48,76 @@
 
 static inline float lucid_sum_pair_f32(float a, float b) { return a + b; }
 static inline double lucid_sum_pair_f64(double a, double b) { return a + b; }
+/* The guard of a loop without special values (the bandwidth probe): never
+ * trips, and the compiler removes it. */
+static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
+
+/* Fast and full paths. Special values (a zero, subnormal, infinite, negative
+ * or NaN target) are rare, but deciding them for every element costs a
+ * third of a loss's arithmetic. So a group of up to LUCID_FOLD elements is
+ * first computed with ORDINARY, a loss without special cases, while the
+ * minimum of GUARD_KEY(target) over the group is tracked; if it falls below
+ * GUARD, some element was special and the group is computed again with the
+ * full function ELEM. ELEM gives the same bits as ORDINARY on ordinary
+ * elements (kl_math.h), so which path a group took never shows in the
+ * result. */
+#define LUCID_GUARDED(KEY_T, KEYS, GUARD) KEY_T KEYS[LUCID_LANES]; \
+    for (lane = 0; lane < LUCID_LANES; lane++) KEYS[lane] = (GUARD)
+#define LUCID_GUARD_UPDATE(KEY_T, KEYS, GUARD_KEY, VALUE) do {                   \
+        KEY_T key_ = GUARD_KEY(VALUE);                                           \
+        KEYS[lane] = key_ < KEYS[lane] ? key_ : KEYS[lane];                      \
+    } while (0)
+/* Whether any key of the group fell below GUARD. */
+#define LUCID_GUARD_TRIPPED(KEY_T, KEYS, GUARD, TRIPPED) do {                    \
+        KEY_T least_ = (GUARD);                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++)                               \
+            least_ = KEYS[lane] < least_ ? KEYS[lane] : least_;                  \
+        TRIPPED = least_ < (GUARD);                                              \
+    } while (0)
+
+/* The end of the group of LUCID_FOLD elements (or fewer, a multiple of
+ * LUCID_LANES) that starts at i, in a run of n. */
+#define LUCID_GROUP_STOP(i, n) ((i) + (((n) - (i)) / LUCID_LANES * LUCID_LANES < LUCID_FOLD \
+    ? ((n) - (i)) / LUCID_LANES * LUCID_LANES : LUCID_FOLD))
+
+/* lanes[lane] += F(a[j + lane], b[j + lane]) over one group, the inputs
+ * prefetched ahead. Kept rolled so that gcc vectorises the lane loop:
+ * unrolled first (as with Python's -fwrapv), it vectorised the outer loop
+ * instead, with a transpose per step, 8x slower. */
+#define LUCID_ADD_GROUP(F, a, b, lanes, i, stop, GUARD_STEP)                     \
+    for (j = (i); j < (stop); j += LUCID_LANES) {                                \
+        __builtin_prefetch((a) + j + LUCID_PREFETCH_AHEAD);                      \
+        __builtin_prefetch((b) + j + LUCID_PREFETCH_AHEAD);                      \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            lanes[lane] += F((a)[j + lane], (b)[j + lane]);                      \
+            GUARD_STEP;                                                          \
+        }                                                                        \
+    }
 
 /* NAME(a, b, n): the sum of ELEM(a[i], b[i]) in the fixed lane order above. */
-#define LUCID_DEFINE_SUM(NAME, T, ELEM)                                          \
+#define LUCID_DEFINE_SUM(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD)       \
 LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n)  \
 {                                                                                \
     double folded[LUCID_LANES] = {0};                                            \
     double total = 0.0;                                                          \
-    ptrdiff_t i = 0, lane;                                                       \
+    ptrdiff_t i = 0, j, lane;                                                    \
     while (n - i >= LUCID_LANES) {                                               \
-        ptrdiff_t left = (n - i) / LUCID_LANES * LUCID_LANES;                    \
-        ptrdiff_t stop = i + (left < LUCID_FOLD ? left : LUCID_FOLD);            \
+        ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
         T lanes[LUCID_LANES] = {0};                                              \
-        for (; i < stop; i += LUCID_LANES) {                                     \
-            __builtin_prefetch(a + i + LUCID_PREFETCH_AHEAD);                    \
-            __builtin_prefetch(b + i + LUCID_PREFETCH_AHEAD);                    \
-            /* Kept rolled so that gcc vectorises this loop across the lanes:   \
-             * unrolled first (as with Python's -fwrapv), it vectorised the     \
-             * outer loop instead, with a transpose per step, 8x slower. */     \
-            _Pragma("GCC unroll 1")                                              \
+        int tripped;                                                             \
+        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
+        LUCID_ADD_GROUP(ORDINARY, a, b, lanes, i, stop,                          \
+                        LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane])); \
+        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
+        if (tripped) {                                                           \
             for (lane = 0; lane < LUCID_LANES; lane++)                           \
-                lanes[lane] += ELEM(a[i + lane], b[i + lane]);                   \
+                lanes[lane] = 0;                                                 \
+            LUCID_ADD_GROUP(ELEM, a, b, lanes, i, stop, (void)0);                \
         }                                                                        \
         for (lane = 0; lane < LUCID_LANES; lane++)                               \
             folded[lane] += lanes[lane];                                         \
+        i = stop;                                                                \
     }                                                                            \
     for (lane = 0; lane < LUCID_LANES; lane++)                                   \
         total += folded[lane];                                                   \
@@ -99,12 +145,34 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
         }                                                                        \
     } while (0)
 
-/* NAME(a, b, out, n): out[i] = ELEM(a[i], b[i]). */
-#define LUCID_DEFINE_MAP2(NAME, T, ELEM)                                         \
+/* NAME(a, b, out, n): out[i] = ELEM(a[i], b[i]), by groups on the fast and
+ * full paths as the sums. */
+#define LUCID_DEFINE_MAP2(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD)      \
 LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, T *restrict out, \
                        ptrdiff_t n)                                              \
 {                                                                                \
-    LUCID_FOR_PREFETCHED(i, n, a, b, out[i] = ELEM(a[i], b[i]));                 \
+    ptrdiff_t i = 0, j, lane;                                                    \
+    while (n - i >= LUCID_LANES) {                                               \
+        ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
+        int tripped;                                                             \
+        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
+        for (j = i; j < stop; j += LUCID_LANES) {                                \
+            __builtin_prefetch(a + j + LUCID_PREFETCH_AHEAD);                    \
+            __builtin_prefetch(b + j + LUCID_PREFETCH_AHEAD);                    \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_LANES; lane++) {                         \
+                out[j + lane] = ORDINARY(a[j + lane], b[j + lane]);              \
+                LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);         \
+            }                                                                    \
+        }                                                                        \
+        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
+        if (tripped)                                                             \
+            for (j = i; j < stop; j++)                                           \
+                out[j] = ELEM(a[j], b[j]);                                       \
+        i = stop;                                                                \
+    }                                                                            \
+    for (; i < n; i++)                                                           \
+        out[i] = ELEM(a[i], b[i]);                                               \
 }
 
 /* NAME(a, out, n): out[i] = ELEM(a[i]). */
@@ -129,12 +197,19 @@ LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, const T *restri
     }                                                                            \
 }
 
-#define LUCID_DEFINE_BODIES(T, S)                                                \
-LUCID_DEFINE_SUM(lucid_sum_kl_##S, T, lucid_kl_elem_##S)                         \
-LUCID_DEFINE_SUM(lucid_sum_kl_log_target_##S, T, lucid_kl_elem_log_target_##S)   \
-LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S)                 \
-LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S)                        \
-LUCID_DEFINE_MAP2(lucid_map_kl_log_target_##S, T, lucid_kl_elem_log_target_##S)  \
+#define LUCID_DEFINE_BODIES(T, S, KEY_T)                                        \
+LUCID_DEFINE_SUM(lucid_sum_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
+                 KEY_T, lucid_guard_key_target_##S, LUCID_GUARD_TARGET_##S)      \
+LUCID_DEFINE_SUM(lucid_sum_kl_log_target_##S, T, lucid_kl_elem_log_target_##S,  \
+                 lucid_kl_elem_ordinary_log_target_##S,                          \
+                 KEY_T, lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S) \
+LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S, lucid_sum_pair_##S, \
+                 int32_t, lucid_guard_key_none, 0)                               \
+LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
+                  KEY_T, lucid_guard_key_target_##S, LUCID_GUARD_TARGET_##S)     \
+LUCID_DEFINE_MAP2(lucid_map_kl_log_target_##S, T, lucid_kl_elem_log_target_##S,  \
+                  lucid_kl_elem_ordinary_log_target_##S,                         \
+                  KEY_T, lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S) \
 LUCID_DEFINE_MAP1(lucid_map_log_##S, T, lucid_log_##S)                           \
 LUCID_DEFINE_MAP1(lucid_map_exp_##S, T, lucid_exp_##S)                           \
 LUCID_DEFINE_GRAD(lucid_map_grad_x_##S, T, lucid_kl_grad_x_elem_##S)             \
@@ -143,8 +218,8 @@ LUCID_DEFINE_GRAD(lucid_map_grad_target_##S, T, lucid_kl_grad_target_elem_##S)  
 LUCID_DEFINE_GRAD(lucid_map_grad_target_log_target_##S, T,                       \
                   lucid_kl_grad_target_elem_log_target_##S)
 
-LUCID_DEFINE_BODIES(float, f32)
-LUCID_DEFINE_BODIES(double, f64)
+LUCID_DEFINE_BODIES(float, f32, int32_t)
+LUCID_DEFINE_BODIES(double, f64, int64_t)
 
 /* The entry points of one level and precision; TARGET is the level's
  * attribute. `flatten` inlines everything below, so that the per-element

@@ -56,22 +56,19 @@ static inline double lucid_select_f64(int condition, double if_true, double if_f
 #define LUCID_LOG_SPECIAL(T, S, a, r)                                          \
     lucid_select_##S(!((a) >= 0), (T)NAN, lucid_select_##S((a) == 0, -(T)INFINITY, (r)))
 
-/* log(a) for float a > 0, +inf included; other inputs give unspecified
- * finite values. The KL functions decide a <= 0 and NaN themselves, which
- * saves the selects of lucid_log_f32. */
-static inline float lucid_log_positive_f32(float a)
+/* log(b) for the bits ib of a positive normal float b, minus k_offset * log(2):
+ * the arithmetic shared by lucid_log_normal_f32 and lucid_log_positive_f32,
+ * so that both give the same bits for a normal input. */
+static inline float lucid_log_core_f32(uint32_t ib, float k_offset)
 {
     /* log(2) in two parts: 0x1.63p-1 has 9 significant bits, so k * LN2_HI is
      * exact for every exponent k a float can have. */
     const float LN2_HI = 0x1.63p-1f, LN2_LO = -0x1.bd0106p-13f;
     const uint32_t SQRT_HALF = 0x3f3504f3u; /* bits of sqrt(1/2) */
-    /* Subnormals are scaled by 2**23 first so that their exponent field is k. */
-    int subnormal = a < 0x1p-126f;
-    uint32_t ia = lucid_bits_f32(lucid_select_f32(subnormal, a * 0x1p23f, a));
-    /* a = 2**k * m with m in [sqrt(1/2), sqrt(2)); biased so that the exponent
+    /* b = 2**k * m with m in [sqrt(1/2), sqrt(2)); biased so that the exponent
      * field of ix is k + 127 >= 0 (a logical shift, which every level has). */
-    uint32_t ix = ia + (0x3f800000u - SQRT_HALF);
-    float k = (float)((int32_t)(ix >> 23) - 127) - lucid_select_f32(subnormal, 23.0f, 0.0f);
+    uint32_t ix = ib + (0x3f800000u - SQRT_HALF);
+    float k = (float)((int32_t)(ix >> 23) - 127) - k_offset;
     float f = lucid_from_bits_f32((ix & 0x007fffffu) + SQRT_HALF) - 1.0f; /* exact */
     /* log(1 + f) = f + f**2 Q(f) with Q(f) = -1/2 + f P(f), P minimax on
      * [sqrt(1/2) - 1, sqrt(2) - 1]. */
@@ -90,7 +87,25 @@ static inline float lucid_log_positive_f32(float a)
     float hi = k * LN2_HI;
     float s = hi + f;
     float e = (hi - s) + f;
-    float r = s + (e + (y + k * LN2_LO));
+    return s + (e + (y + k * LN2_LO));
+}
+
+/* log(a) for a positive normal finite float a (the common case, which needs
+ * none of the selects below); other inputs give unspecified values. */
+static inline float lucid_log_normal_f32(float a)
+{
+    return lucid_log_core_f32(lucid_bits_f32(a), 0.0f);
+}
+
+/* log(a) for float a > 0, +inf included; other inputs give unspecified
+ * finite values. The KL functions decide a <= 0 and NaN themselves, which
+ * saves the selects of lucid_log_f32. */
+static inline float lucid_log_positive_f32(float a)
+{
+    /* Subnormals are scaled by 2**23 first so that their exponent field is k. */
+    int subnormal = a < 0x1p-126f;
+    uint32_t ib = lucid_bits_f32(lucid_select_f32(subnormal, a * 0x1p23f, a));
+    float r = lucid_log_core_f32(ib, lucid_select_f32(subnormal, 23.0f, 0.0f));
     return lucid_select_f32(a == INFINITY, INFINITY, r);
 }
 
@@ -116,19 +131,17 @@ static inline double lucid_scale_f64(double v, uint64_t n_plus_2bias)
     return v * lucid_from_bits_f64(e1 << 52) * lucid_from_bits_f64(e2 << 52);
 }
 
-/* exp(t) for float. */
-static inline float lucid_exp_f32(float t)
+/* exp(c) for float c in [-104, 89] as v * 2**n, v in [1/2, 2]: returns v and
+ * sets *n_plus_2bias. Shared by lucid_exp_f32 and lucid_exp_normal_f32. */
+static inline float lucid_exp_reduced_f32(float c, uint32_t *n_plus_2bias)
 {
     const float LOG2E = 0x1.715476p0f, LN2_HI = 0x1.63p-1f, LN2_LO = -0x1.bd0106p-13f;
     /* Adding 1.5 * 2**23 rounds to an integer held in the low mantissa bits. */
     const float ROUND = 0x1.8p23f;
-    /* Beyond [-104, 89] the result is 0 or +inf anyway; clamping keeps n in
-     * range. NaN fails both comparisons and stays NaN through the arithmetic. */
-    float c = lucid_select_f32(t < -104.0f, -104.0f, lucid_select_f32(t > 89.0f, 89.0f, t));
     float shifted = c * LOG2E + ROUND;
-    uint32_t n_plus_2bias = lucid_bits_f32(shifted) - lucid_bits_f32(ROUND) + 254u;
+    *n_plus_2bias = lucid_bits_f32(shifted) - lucid_bits_f32(ROUND) + 254u;
     float n = shifted - ROUND;
-    /* t = n log(2) + r_hi + r_lo; r_hi is exact (Sterbenz). */
+    /* c = n log(2) + r_hi + r_lo; r_hi is exact (Sterbenz). */
     float r_hi = c - n * LN2_HI;
     float r_lo = -(n * LN2_LO);
     float r = r_hi + r_lo;
@@ -142,22 +155,43 @@ static inline float lucid_exp_f32(float t)
      * that of 1 + r reaches the result: only the last addition rounds. */
     float s = 1.0f + r_hi;
     float e = (1.0f - s) + r_hi;
-    return lucid_scale_f32(s + (e + (r_lo + r * r * q)), n_plus_2bias);
+    return s + (e + (r_lo + r * r * q));
 }
 
-/* log(a) for double a > 0, +inf included (other inputs: unspecified finite
- * values), by fdlibm's method: s = f / (2 + f), a series in s**2. */
-static inline double lucid_log_positive_f64(double a)
+/* exp(t) for float. */
+static inline float lucid_exp_f32(float t)
+{
+    /* Beyond [-104, 89] the result is 0 or +inf anyway; clamping keeps n in
+     * range. NaN fails both comparisons and stays NaN through the arithmetic. */
+    float c = lucid_select_f32(t < -104.0f, -104.0f, lucid_select_f32(t > 89.0f, 89.0f, t));
+    uint32_t n_plus_2bias;
+    float v = lucid_exp_reduced_f32(c, &n_plus_2bias);
+    return lucid_scale_f32(v, n_plus_2bias);
+}
+
+/* exp(t) for float |t| <= LUCID_EXP_NORMAL_F32, where the result is normal
+ * (the common case): no clamp, and one exact scaling by 2**n, which gives
+ * the same bits as lucid_exp_f32's two. Other inputs: unspecified values. */
+#define LUCID_EXP_NORMAL_F32 87.0f
+static inline float lucid_exp_normal_f32(float t)
+{
+    uint32_t n_plus_2bias;
+    float v = lucid_exp_reduced_f32(t, &n_plus_2bias);
+    return v * lucid_from_bits_f32((n_plus_2bias - 127u) << 23);
+}
+
+/* log(b) for the bits ib of a positive normal double b, minus k_offset *
+ * log(2), by fdlibm's method: s = f / (2 + f), a series in s**2. Shared by
+ * lucid_log_normal_f64 and lucid_log_positive_f64. */
+static inline double lucid_log_core_f64(uint64_t ib, double k_offset)
 {
     const double LN2_HI = 0x1.62e42feep-1, LN2_LO = 0x1.a39ef35793c76p-33;
     const uint64_t SQRT_HALF = 0x3fe6a09e667f3bcdull;
-    int subnormal = a < 0x1p-1022;
-    uint64_t ia = lucid_bits_f64(lucid_select_f64(subnormal, a * 0x1p54, a));
-    uint64_t ix = ia + (0x3ff0000000000000ull - SQRT_HALF);
+    uint64_t ix = ib + (0x3ff0000000000000ull - SQRT_HALF);
     /* k as a double without a 64-bit integer conversion (AVX2 has none):
      * 2**52 + e is exact, then subtract 2**52 + bias. */
     double k = lucid_from_bits_f64((ix >> 52) | 0x4330000000000000ull) - 0x1.00000000003ffp52
-               - lucid_select_f64(subnormal, 54.0, 0.0);
+               - k_offset;
     double f = lucid_from_bits_f64((ix & 0x000fffffffffffffull) + SQRT_HALF) - 1.0;
     double s = f / (2.0 + f);
     double z = s * s;
@@ -170,7 +204,22 @@ static inline double lucid_log_positive_f64(double a)
     R = R * z + 0x1.5555555555593p-1;
     R = R * z;
     double half_f2 = 0.5 * f * f;
-    double r = k * LN2_HI - ((half_f2 - (s * (half_f2 + R) + k * LN2_LO)) - f);
+    return k * LN2_HI - ((half_f2 - (s * (half_f2 + R) + k * LN2_LO)) - f);
+}
+
+/* log(a) for a positive normal finite double a; other inputs: unspecified. */
+static inline double lucid_log_normal_f64(double a)
+{
+    return lucid_log_core_f64(lucid_bits_f64(a), 0.0);
+}
+
+/* log(a) for double a > 0, +inf included (other inputs: unspecified finite
+ * values). */
+static inline double lucid_log_positive_f64(double a)
+{
+    int subnormal = a < 0x1p-1022;
+    uint64_t ib = lucid_bits_f64(lucid_select_f64(subnormal, a * 0x1p54, a));
+    double r = lucid_log_core_f64(ib, lucid_select_f64(subnormal, 54.0, 0.0));
     return lucid_select_f64(a == INFINITY, INFINITY, r);
 }
 
@@ -180,14 +229,14 @@ static inline double lucid_log_f64(double a)
     return LUCID_LOG_SPECIAL(double, f64, a, lucid_log_positive_f64(a));
 }
 
-/* exp(t) for double. */
-static inline double lucid_exp_f64(double t)
+/* exp(c) for double c in [-746, 710] as v * 2**n: returns v and sets
+ * *n_plus_2bias. Shared by lucid_exp_f64 and lucid_exp_normal_f64. */
+static inline double lucid_exp_reduced_f64(double c, uint64_t *n_plus_2bias)
 {
     const double LOG2E = 0x1.71547652b82fep0, LN2_HI = 0x1.62e42feep-1,
                  LN2_LO = 0x1.a39ef35793c76p-33, ROUND = 0x1.8p52;
-    double c = lucid_select_f64(t < -746.0, -746.0, lucid_select_f64(t > 710.0, 710.0, t));
     double shifted = c * LOG2E + ROUND;
-    uint64_t n_plus_2bias = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 2046u;
+    *n_plus_2bias = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 2046u;
     double n = shifted - ROUND;
     double r = (c - n * LN2_HI) - n * LN2_LO;
     double q = 0x1.add741be6cfcap-26;
@@ -200,7 +249,26 @@ static inline double lucid_exp_f64(double t)
     q = q * r + 0x1.55555555502a6p-5;
     q = q * r + 0x1.555555555550fp-3;
     q = q * r + 0x1.000000000000bp-1;
-    return lucid_scale_f64(1.0 + (r + r * r * q), n_plus_2bias);
+    return 1.0 + (r + r * r * q);
+}
+
+/* exp(t) for double. */
+static inline double lucid_exp_f64(double t)
+{
+    double c = lucid_select_f64(t < -746.0, -746.0, lucid_select_f64(t > 710.0, 710.0, t));
+    uint64_t n_plus_2bias;
+    double v = lucid_exp_reduced_f64(c, &n_plus_2bias);
+    return lucid_scale_f64(v, n_plus_2bias);
+}
+
+/* exp(t) for double |t| <= LUCID_EXP_NORMAL_F64 (a normal result): the same
+ * bits as lucid_exp_f64 without its clamp and with one exact scaling. */
+#define LUCID_EXP_NORMAL_F64 708.0
+static inline double lucid_exp_normal_f64(double t)
+{
+    uint64_t n_plus_2bias;
+    double v = lucid_exp_reduced_f64(t, &n_plus_2bias);
+    return v * lucid_from_bits_f64((n_plus_2bias - 1023u) << 52);
 }
 
 #endif /* LUCID_LOG_EXP_H */

@@ -17,8 +17,10 @@ def reference_losses(x, target, log_target=False):
         else:
             positive_p, zero_p = t > 0, t == 0
             loss = t * (np.log(np.where(positive_p, t, 1.0)) - x)
-        # q = 0 where p > 0: +inf, even when p underflows to 0 in float64.
+        # q = 0 where p > 0: +inf, and x = +inf (q infinite): -inf, even when
+        # p underflows to 0 in float64.
         loss = np.where(x == -np.inf, np.inf, loss)
+        loss = np.where((x == np.inf) & np.isfinite(t), -np.inf, loss)
         zero = np.where(np.isnan(x) | (x == np.inf), np.nan, 0.0)
         return np.where(positive_p, loss, np.where(zero_p, zero, np.nan))
 

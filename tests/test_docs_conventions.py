@@ -60,6 +60,16 @@ def test_gradient_wrt_minus_inf_log_target_is_zero_in_lucid_and_nan_in_torch():
     assert np.isnan(theirs)
 
 
+@pytest.mark.parametrize("x, sign", [(inf, -1.0), (-inf, 1.0)])
+def test_underflowing_log_target_with_infinite_x_is_infinite_in_lucid_and_nan_in_torch(x, sign):
+    ours, theirs = both(np.float32([x]), np.float32([-200.0]), reduction="none", log_target=True)
+    assert ours[0] == sign * inf
+    assert np.isnan(theirs[0])
+    ours_grad, theirs_grad = gradients_wrt_target(np.float32(x), np.float32(-200.0), log_target=True)
+    assert ours_grad == sign * inf
+    assert np.isnan(theirs_grad)
+
+
 def test_size_average_false_is_ignored_by_lucid_and_means_sum_in_torch():
     log_q = log_softmax(lucid.tensor(EXAMPLE_LOGITS), dim=1)
     with pytest.warns(FutureWarning):

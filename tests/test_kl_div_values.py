@@ -72,6 +72,21 @@ def test_log_target_underflowing_p_with_minus_inf_x_is_inf():
     assert got.item() == INF
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log_p", [-200.0, -800.0])
+def test_log_target_underflowing_p_with_infinite_x_gives_infinities(dtype, log_p):
+    # p = exp(log_p) > 0 even where it underflows (in float32 at -200, in both
+    # at -800): p (log p - x) is -inf for x = +inf and +inf for x = -inf, and
+    # d/dlog p = p (log p - x + 1) g takes the sign of its infinite factor times g.
+    x = lucid.tensor(np.array([INF, -INF, INF, -INF], dtype=dtype))
+    target = lucid.tensor(np.full(4, log_p, dtype=dtype), requires_grad=True)
+    losses = kl_div(x, target, reduction="none", log_target=True)
+    assert losses.detach().numpy().tolist() == [-INF, INF, -INF, INF]
+    upstream = np.array([1.0, 1.0, -2.0, -2.0], dtype=dtype)
+    losses.backward(lucid.tensor(upstream))
+    assert target.grad.numpy().tolist() == [-INF, INF, INF, -INF]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("log_target", [False, True])

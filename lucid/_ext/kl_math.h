@@ -83,14 +83,23 @@ static inline T lucid_kl_elem_ordinary_##S(T x, T p)                            
     return p * (lucid_log_normal_##S(p) - x);                                    \
 }                                                                                \
                                                                                  \
+/* p = exp(logp) as a factor of an infinite difference: p > 0 whenever logp  \
+ * > -inf, so where x is +-inf the factor's size does not matter, only that it  \
+ * is positive; 1 keeps it so where exp(logp) underflows to 0, which would      \
+ * give 0 * inf = NaN for a loss of +-inf. */                                    \
+static inline T lucid_kl_p_factor_##S(T x, T logp)                              \
+{                                                                                \
+    int infinite_x = (x == (T)INFINITY) | (x == -(T)INFINITY);                   \
+    return lucid_select_##S(infinite_x, (T)1, lucid_exp_##S(logp));              \
+}                                                                                \
+                                                                                 \
 static inline T lucid_kl_elem_log_target_##S(T x, T logp)                       \
 {                                                                                \
     int zero = logp == -(T)INFINITY;                                             \
-    /* p > 0 but q = 0: +inf, even where exp(logp) underflows to 0 (a NaN       \
-     * logp still gives NaN through the difference). p == 0 means loss 0, or    \
-     * NaN for a NaN or +inf x. */                                               \
+    /* p == 0 means loss 0, or NaN for a NaN or +inf x; otherwise p (logp - x), \
+     * +-inf for an infinite x (a NaN logp gives NaN through the difference). */ \
     T factor = lucid_select_##S(zero, lucid_kl_zero_target_loss_##S(x),          \
-        lucid_select_##S(x == -(T)INFINITY, (T)INFINITY, lucid_exp_##S(logp)));  \
+                                lucid_kl_p_factor_##S(x, logp));                 \
     T difference = lucid_select_##S(zero, (T)0, logp - x);                       \
     return factor * difference;                                                  \
 }                                                                                \
@@ -125,7 +134,7 @@ static inline T lucid_kl_grad_target_elem_##S(T x, T p, T g)                    
 static inline T lucid_kl_grad_target_elem_log_target_##S(T x, T logp, T g)      \
 {                                                                                \
     return lucid_select_##S(logp == -(T)INFINITY, (T)0,                          \
-                            lucid_exp_##S(logp) * (logp - x + 1) * g);           \
+                            lucid_kl_p_factor_##S(x, logp) * (logp - x + 1) * g); \
 }
 
 LUCID_DEFINE_KL(float, f32)

@@ -161,4 +161,24 @@ def test_shapes_too_large_to_broadcast_raise_value_error_naming_both():
     target = np.broadcast_to(np.float64(0.5), (1, 2**40))
     with pytest.raises(ValueError) as info:
         kl_div(x, target, reduction="sum")
-    assert str(x.shape) in str(info.value) and str(target.shape) in str(info.value)
+    message = str(info.value)
+    assert str(x.shape) in message and str(target.shape) in message
+    assert "more elements than an array can index" in message
+
+
+@pytest.mark.parametrize("which", ["x", "target"])
+def test_more_than_32_dimensions_raise_value_error_naming_the_input(which):
+    small, deep = np.full((2,), 0.5), np.full((1,) * 33, 0.5)
+    x, target = (deep, small) if which == "x" else (small, deep)
+    with pytest.raises(ValueError, match=f"kl_div: {which} has 33 dimensions; at most 32"):
+        kl_div(x, target)
+    np.testing.assert_allclose(kl_div(np.full((1,) * 32, -1.0), np.full((1,) * 32, 0.5)).item(),
+                               0.5 * (np.log(0.5) + 1.0))
+
+
+@pytest.mark.parametrize("x_shape, target_shape, shape", [
+    ((3, 1), (4,), (3, 4)), ((0, 1), (1, 5), (0, 5)), ((1, 0), (3, 1), (3, 0)), ((), (2, 3), (2, 3)),
+])
+def test_loss_shapes_follow_numpy_broadcasting(x_shape, target_shape, shape):
+    got = kl_div(np.full(x_shape, -1.0), np.full(target_shape, 0.5), reduction="none")
+    assert got.shape == shape == np.broadcast_shapes(x_shape, target_shape)

@@ -192,14 +192,31 @@ def _as_float_tensor(value, name):
     return tensor
 
 
+# numpy's broadcasting machinery, which the kernels' layout analysis uses,
+# handles up to 32 dimensions.
+_MAX_DIMS = 32
+
+
 def _loss_shape(x_shape, target_shape):
-    try:
-        return np.broadcast_shapes(x_shape, target_shape)
-    except ValueError:
+    """numpy's broadcast of the two shapes, with errors that say what is wrong."""
+    for name, shape in (("x", x_shape), ("target", target_shape)):
+        if len(shape) > _MAX_DIMS:
+            raise ValueError(f"kl_div: {name} has {len(shape)} dimensions; "
+                             f"at most {_MAX_DIMS} are supported")
+    ndim = max(len(x_shape), len(target_shape))
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in (x_shape, target_shape)]
+    if any(a != b and 1 not in (a, b) for a, b in zip(*padded)):
         raise ValueError(
             f"kl_div: x of shape {tuple(x_shape)} and target of shape {tuple(target_shape)} "
             "do not broadcast"
-        ) from None
+        )
+    shape = tuple(max(a, b) if 0 not in (a, b) else 0 for a, b in zip(*padded))
+    if math.prod(shape) > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"kl_div: x of shape {tuple(x_shape)} and target of shape {tuple(target_shape)} "
+            f"broadcast to {shape}, more elements than an array can index"
+        )
+    return shape
 
 
 def _reduction_count(shape, reduction):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
+from lucid._ext import _simd
 from lucid.metrics import kl_div_per_row
 from lucid.nn.functional import kl_div
 
@@ -30,7 +31,11 @@ def reference_per_row(student, teacher, student_kind, teacher_kind, temperature)
             return log_softmax(values / temperature, axis=-1)
         return values if kind == "log-probs" else np.log(values)
     log_p, log_q = log_probs(teacher, teacher_kind), log_probs(student, student_kind)
-    return (np.exp(log_p) * (log_p - log_q)).sum(axis=-1)
+    with np.errstate(invalid="ignore"):
+        terms = np.exp(log_p) * (log_p - log_q)
+    # p = 0: 0 log 0 = 0, also where q = 0; NaN for a NaN or +inf log q.
+    zero_p = np.where(np.isnan(log_q) | (log_q == np.inf), np.nan, 0.0)
+    return np.where(log_p == -np.inf, zero_p, terms).sum(axis=-1)
 
 
 def logits_pair(rng, shape, dtype=np.float64):
@@ -207,3 +212,30 @@ def test_unaligned_buffers_give_the_same_rows():
     assert not unaligned.flags.aligned
     np.testing.assert_array_equal(kl_div_per_row(unaligned, teacher),
                                   kl_div_per_row(student, teacher))
+
+
+@pytest.mark.parametrize("level", _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1])
+@pytest.mark.parametrize("student_kind, teacher_kind",
+                         [("logits", "logits"), ("log-probs", "probs"), ("probs", "log-probs")])
+def test_every_simd_level_matches_the_reference_over_chunked_rows(rng, level, student_kind,
+                                                                  teacher_kind):
+    # Rows of 9000 classes span three of the kernel's 4096-value chunks, the
+    # last one short; a masked class, a NaN row and an all -inf row ride along.
+    student, teacher = logits_pair(rng, (6, 9000))
+    student[1, 4095:4098] = -INF
+    teacher[1, 4095:4098] = -INF
+    student[2, 8999] = NAN
+    student[3, :] = -INF
+    with np.errstate(all="ignore"):  # the NaN and -inf rows, on purpose
+        student, teacher = as_kind(student, student_kind), as_kind(teacher, teacher_kind)
+    before = _simd.simd_level()
+    _simd._set_simd_level(level)
+    try:
+        got = kl_div_per_row(student, teacher, student_kind=student_kind,
+                             teacher_kind=teacher_kind)
+    finally:
+        _simd._set_simd_level(before)
+    with np.errstate(all="ignore"):
+        expected = reference_per_row(student, teacher, student_kind, teacher_kind, 1.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    assert math.isnan(got[2]) and math.isnan(got[3])

@@ -182,6 +182,48 @@ LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)       
     LUCID_FOR_PREFETCHED(i, n, a, a, out[i] = ELEM(a[i]));                       \
 }
 
+/* NAME(a, n): the largest a[i], NaNs skipped (a NaN never compares greater),
+ * -inf for an empty run or one of NaNs only. Lanes as in the sums; a maximum
+ * does not depend on the order, so neither on the level. */
+#define LUCID_DEFINE_MAX(NAME, T)                                                \
+LUCID_INLINE T NAME(const T *restrict a, ptrdiff_t n)                            \
+{                                                                                \
+    T lanes[LUCID_LANES], top = -(T)INFINITY;                                    \
+    ptrdiff_t i = 0, lane;                                                       \
+    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
+        lanes[lane] = -(T)INFINITY;                                              \
+    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++)                               \
+            lanes[lane] = a[i + lane] > lanes[lane] ? a[i + lane] : lanes[lane]; \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
+        top = lanes[lane] > top ? lanes[lane] : top;                             \
+    for (; i < n; i++)                                                           \
+        top = a[i] > top ? a[i] : top;                                           \
+    return top;                                                                  \
+}
+
+/* NAME(a, n, scale, shift): the sum of EXP(a[i] * scale - shift) in the fixed
+ * lane order of the sums (the log-sum-exp of a row of logits). */
+#define LUCID_DEFINE_SUM_EXP(NAME, T, EXP)                                       \
+LUCID_INLINE double NAME(const T *restrict a, ptrdiff_t n, T scale, T shift)     \
+{                                                                                \
+    T lanes[LUCID_LANES] = {0};                                                  \
+    double total = 0.0;                                                          \
+    ptrdiff_t i = 0, lane;                                                       \
+    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++)                               \
+            lanes[lane] += EXP(a[i + lane] * scale - shift);                     \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
+        total += lanes[lane];                                                    \
+    for (; i < n; i++)                                                           \
+        total += EXP(a[i] * scale - shift);                                      \
+    return total;                                                                \
+}
+
 /* NAME(a, b, g, g_scalar, out, n): out[i] = ELEM(a[i], b[i], g[i]), or with
  * g[0] for every i when g_scalar (a reduction's upstream gradient), which
  * saves reading, or gathering, a broadcast array. */
@@ -220,6 +262,9 @@ LUCID_DEFINE_GRAD(lucid_map_grad_target_log_target_##S, T,                      
 
 LUCID_DEFINE_BODIES(float, f32, int32_t)
 LUCID_DEFINE_BODIES(double, f64, int64_t)
+/* Row statistics for the per-row kernel (_rowwise.pyx), which computes in double. */
+LUCID_DEFINE_MAX(lucid_max_run_f64, double)
+LUCID_DEFINE_SUM_EXP(lucid_sum_exp_run_f64, double, lucid_exp_f64)
 
 /* The entry points of one level and precision; TARGET is the level's
  * attribute. `flatten` inlines everything below, so that the per-element
@@ -265,6 +310,15 @@ TARGET static void lucid_exp_##S##_##LEVEL(const T *a, T *out, ptrdiff_t n)     
 }
 
 #define LUCID_DEFINE_LEVEL(LEVEL, TARGET)                                        \
+TARGET static double lucid_max_f64_##LEVEL(const double *a, ptrdiff_t n)         \
+{                                                                                \
+    return lucid_max_run_f64(a, n);                                              \
+}                                                                                \
+TARGET static double lucid_sum_exp_f64_##LEVEL(const double *a, ptrdiff_t n,     \
+                                               double scale, double shift)       \
+{                                                                                \
+    return lucid_sum_exp_run_f64(a, n, scale, shift);                            \
+}                                                                                \
 LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                               \
 LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
 static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
@@ -274,6 +328,7 @@ static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                            
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
     lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
     lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \
+    lucid_max_f64_##LEVEL, lucid_sum_exp_f64_##LEVEL,                            \
 };
 
 LUCID_DEFINE_LEVEL(baseline, __attribute__((flatten)))

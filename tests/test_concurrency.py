@@ -81,12 +81,20 @@ def test_kernels_release_the_gil(reduction):
             kl_div(x, p, reduction=reduction)
         kernel_time.append(time.perf_counter() - begin)
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    started.wait()
-    last, longest_stall = time.perf_counter(), 0.0
-    while thread.is_alive():
-        now = time.perf_counter()
-        longest_stall, last = max(longest_stall, now - last), now
-    thread.join()
+    # One kernel thread, so that the main thread has a core of its own: with
+    # every core busy in the kernel, the operating system's scheduling, not
+    # the GIL, would decide how long the main thread waits.
+    before = lucid.get_num_threads()
+    lucid.set_num_threads(1)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        last, longest_stall = time.perf_counter(), 0.0
+        while thread.is_alive():
+            now = time.perf_counter()
+            longest_stall, last = max(longest_stall, now - last), now
+        thread.join()
+    finally:
+        lucid.set_num_threads(before)
     assert longest_stall < kernel_time[0] / 9  # a third of one call

@@ -5,6 +5,8 @@ mix reductions, dtypes and backward passes, change the thread count while
 others compute, and a kernel must let other Python threads run meanwhile.
 """
 import concurrent.futures
+import subprocess
+import sys
 import threading
 import time
 
@@ -98,3 +100,30 @@ def test_kernels_release_the_gil(reduction):
     finally:
         lucid.set_num_threads(before)
     assert longest_stall < kernel_time[0] / 9  # a third of one call
+
+
+INTERRUPTED_SUM = """
+import _thread, threading, time
+import numpy as np
+from lucid.nn.functional import kl_div
+# 2**36 elements through zero-stride views: minutes of work, no memory.
+x = np.broadcast_to(np.float32(-1.0), (1 << 18, 1 << 18))
+t = np.broadcast_to(np.float32(0.5), (1 << 18, 1 << 18))
+threading.Timer(0.5, _thread.interrupt_main).start()
+start = time.perf_counter()
+try:
+    kl_div(x, t, reduction="sum")
+except KeyboardInterrupt:
+    print(f"interrupted after {time.perf_counter() - start:.2f} s")
+"""
+
+
+def test_a_huge_reduction_stops_at_ctrl_c():
+    # In a child process, so that a KeyboardInterrupt that went astray could
+    # not end this test session. The reduction checks for signals between
+    # groups of blocks (about 33 million elements each).
+    child = subprocess.run([sys.executable, "-c", INTERRUPTED_SUM], capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("interrupted after "), child.stdout
+    assert float(child.stdout.split()[2]) < 10.0

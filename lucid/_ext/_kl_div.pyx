@@ -22,6 +22,9 @@ Determinism: the sum of every block is computed in a fixed order and the block
 sums are added in block order, in float64, independent of the thread count, so
 a reduction is bitwise identical for 1, 2 or 64 threads.
 """
+import threading
+
+from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange
 from libc.stdint cimport uint16_t
 from libc.string cimport memcpy
@@ -150,8 +153,13 @@ cdef double sum_block(const lucid_kl_runs *runs, const x_type[:, :] x, const t_t
 
 
 cdef double sum_2d(const x_type[:, :] x, const t_type[:, :] t, bint log_target,
-                   real kind) noexcept nogil:
-    """Fixed-order blocked sum: block sums in groups, each group added in block order."""
+                   real kind, bint check_signals) except? -1 nogil:
+    """Fixed-order blocked sum: block sums in groups, each group added in block order.
+
+    With ``check_signals``, pending signals (Ctrl-C) are handled between groups,
+    so that a huge reduction (a broadcast of billions of elements) can be
+    interrupted: the handler's exception, e.g. KeyboardInterrupt, propagates.
+    """
     cdef Blocking b = make_blocking(x.shape[0], x.shape[1])
     cdef const lucid_kl_runs *runs = kl_runs()
     cdef double partials[GROUP_BLOCKS]
@@ -171,6 +179,9 @@ cdef double sum_2d(const x_type[:, :] x, const t_type[:, :] t, bint log_target,
         for k in range(g1 - g0):
             total += partials[k]
         g0 = g1
+        if check_signals and g0 < b.n_blocks:
+            with gil:
+                PyErr_CheckSignals()
     return total
 
 
@@ -225,12 +236,16 @@ def kl_div_sum_2d(const x_type[:, :] x,  # IN
                   bint log_target):
     """Return the float64 sum of the per-element losses of two 2-D views."""
     cdef double total
+    # Python runs signal handlers in the main thread only, so only a call
+    # from it checks for them; a call with one group never needs to.
+    cdef bint check_signals = (x.shape[0] * x.shape[1] > BLOCK * GROUP_BLOCKS and
+                               threading.current_thread() is threading.main_thread())
     if x_type is double or t_type is double:
         with nogil:
-            total = sum_2d(x, t, log_target, <double>0)
+            total = sum_2d(x, t, log_target, <double>0, check_signals)
     else:
         with nogil:
-            total = sum_2d(x, t, log_target, <float>0)
+            total = sum_2d(x, t, log_target, <float>0, check_signals)
     return total
 
 

@@ -1,10 +1,33 @@
 """Shared fixtures and independent float64 references for lucid's tests."""
+import contextlib
 import itertools
 
 import numpy as np
 import pytest
 
 import lucid
+from lucid._ext import _simd
+
+#: The SIMD levels this CPU can run, lowest first.
+SIMD_AVAILABLE = _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]
+
+
+@contextlib.contextmanager
+def simd_at(level):
+    """Run the kernels with SIMD ``level`` inside the block."""
+    before = _simd.simd_level()
+    _simd._set_simd_level(level)
+    try:
+        yield level
+    finally:
+        _simd._set_simd_level(before)
+
+
+@pytest.fixture(params=SIMD_AVAILABLE)
+def simd_level(request):
+    """Each SIMD level this CPU can run, in turn."""
+    with simd_at(request.param) as level:
+        yield level
 
 
 def reference_losses(x, target, log_target=False):

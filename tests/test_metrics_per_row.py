@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from lucid._ext import _simd
 from lucid.metrics import kl_div_per_row
 from lucid.nn.functional import kl_div
 
-from conftest import make_layout, reference_losses
+from conftest import SIMD_AVAILABLE, make_layout, reference_losses, simd_at
 
 KINDS = ["logits", "log-probs", "probs"]
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
@@ -214,7 +213,7 @@ def test_unaligned_buffers_give_the_same_rows():
                                   kl_div_per_row(student, teacher))
 
 
-@pytest.mark.parametrize("level", _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1])
+@pytest.mark.parametrize("level", SIMD_AVAILABLE)
 @pytest.mark.parametrize("student_kind, teacher_kind",
                          [("logits", "logits"), ("log-probs", "probs"), ("probs", "log-probs")])
 def test_every_simd_level_matches_the_reference_over_chunked_rows(rng, level, student_kind,
@@ -228,13 +227,9 @@ def test_every_simd_level_matches_the_reference_over_chunked_rows(rng, level, st
     student[3, :] = -INF
     with np.errstate(all="ignore"):  # the NaN and -inf rows, on purpose
         student, teacher = as_kind(student, student_kind), as_kind(teacher, teacher_kind)
-    before = _simd.simd_level()
-    _simd._set_simd_level(level)
-    try:
+    with simd_at(level):
         got = kl_div_per_row(student, teacher, student_kind=student_kind,
                              teacher_kind=teacher_kind)
-    finally:
-        _simd._set_simd_level(before)
     with np.errstate(all="ignore"):
         expected = reference_per_row(student, teacher, student_kind, teacher_kind, 1.0)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)

@@ -18,10 +18,8 @@ import numpy as np
 import pytest
 
 import lucid
-from lucid._ext import _simd
 from lucid.nn.functional import kl_div
 
-AVAILABLE = _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]
 # 3 blocks of 4096, two groups of 256 and a tail shorter than a vector.
 SIZE = 3 * 4096 + 2 * 256 + 37
 STRIDE = 97  # < 256: a zero target in every group
@@ -29,13 +27,6 @@ STRIDE = 97  # < 256: a zero target in every group
 # exp(log p) is normal (LUCID_EXP_NORMAL in lucid/_ext/log_exp.h).
 EXP_NORMAL = {np.float32: 87.0, np.float64: 708.0}
 
-
-@pytest.fixture(params=AVAILABLE)
-def simd_level(request):
-    before = _simd.simd_level()
-    _simd._set_simd_level(request.param)
-    yield request.param
-    _simd._set_simd_level(before)
 
 
 def ordinary_inputs(dtype, log_target, seed=0, wide=False):

@@ -17,27 +17,15 @@ import lucid
 from lucid._ext import _simd
 from lucid.nn.functional import kl_div
 
-from conftest import log_softmax_np, reference_losses
+from conftest import SIMD_AVAILABLE, log_softmax_np, reference_losses, simd_at
 
-AVAILABLE = _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]
 INF, NAN = math.inf, math.nan
 
 
-@pytest.fixture(params=AVAILABLE)
-def simd_level(request):
-    before = _simd.simd_level()
-    _simd._set_simd_level(request.param)
-    yield request.param
-    _simd._set_simd_level(before)
-
 
 def at_level(level, compute):
-    before = _simd.simd_level()
-    _simd._set_simd_level(level)
-    try:
+    with simd_at(level):
         return compute()
-    finally:
-        _simd._set_simd_level(before)
 
 
 def with_threads(n, compute):
@@ -104,7 +92,7 @@ def test_reductions_are_bitwise_identical_for_1_to_3_threads(simd_level, data, c
 def test_float32_reductions_of_all_levels_agree_within_one_ulp(data, case):
     x, t, log_target = case_arrays(data, case)
     sums = [at_level(level, lambda: kl_div(x, t, reduction="sum", log_target=log_target).item())
-            for level in AVAILABLE]
+            for level in SIMD_AVAILABLE]
     ulp = float(np.spacing(np.float32(abs(sums[0]))))
     assert max(sums) - min(sums) <= ulp
 
@@ -114,7 +102,7 @@ def test_float64_reductions_of_all_levels_agree_within_the_spec_bound(data, case
     x, t, log_target = case_arrays(data, case)
     scale = cancellation_scale(x, t, log_target).sum()
     sums = [at_level(level, lambda: kl_div(x, t, reduction="sum", log_target=log_target).item())
-            for level in AVAILABLE]
+            for level in SIMD_AVAILABLE]
     assert max(sums) - min(sums) <= 1e-12 * scale
 
 
@@ -125,7 +113,7 @@ def test_elementwise_losses_of_all_levels_agree(data, case):
     # rounding error relative to what cancels in p (log p - x).
     x, t, log_target = case_arrays(data, case)
     losses = [at_level(level, lambda: kl_div(x, t, reduction="none", log_target=log_target)
-                       .numpy()) for level in AVAILABLE]
+                       .numpy()) for level in SIMD_AVAILABLE]
     bound = (2.0**-22 if x.dtype == np.float32 else 1e-13) * cancellation_scale(x, t, log_target)
     finite = np.isfinite(losses[0])
     for other in losses[1:]:
@@ -181,7 +169,7 @@ def test_gradients_with_special_values_agree_across_levels(log_target, wrt):
         kl_div(xs, ts, reduction="sum", log_target=log_target).backward()
         return (xs if wrt == "x" else ts).grad.numpy()
 
-    grads = [at_level(level, gradient) for level in AVAILABLE]
+    grads = [at_level(level, gradient) for level in SIMD_AVAILABLE]
     for other in grads[1:]:
         np.testing.assert_allclose(other, grads[0], rtol=1e-13, atol=0, equal_nan=True)
 
@@ -191,7 +179,7 @@ def run_python(code, **env):
                           env={**os.environ, **env}, timeout=120)
 
 
-@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("level", SIMD_AVAILABLE)
 def test_lucid_simd_environment_variable_forces_a_level(level):
     child = run_python("import lucid; print(lucid.config()['simd'])", LUCID_SIMD=level)
     assert child.returncode == 0, child.stderr

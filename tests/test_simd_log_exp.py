@@ -13,20 +13,14 @@ import pytest
 
 from lucid._ext import _simd
 
-AVAILABLE = _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]
+from conftest import SIMD_AVAILABLE
+
 APPLY = {"log": _simd._apply_log, "exp": _simd._apply_exp}
 REFERENCE = {"log": np.log, "exp": np.exp}
 # A prime stride visits about four million float32 inputs, every exponent and
 # a spread of mantissas, in a second or two per function and level.
 STRIDE = 1021
 
-
-@pytest.fixture(params=AVAILABLE)
-def simd_level(request):
-    before = _simd.simd_level()
-    _simd._set_simd_level(request.param)
-    yield request.param
-    _simd._set_simd_level(before)
 
 
 def ulp_errors(got, exact, dtype):
@@ -146,9 +140,9 @@ def test_float64_log_and_exp_are_within_two_ulp(simd_level, name):
 
 def main():
     """Sweep every float32 input on every level; print the maximum errors."""
-    errors = {name: float32_sweep(name, AVAILABLE, 1) for name in ("log", "exp")}
+    errors = {name: float32_sweep(name, SIMD_AVAILABLE, 1) for name in ("log", "exp")}
     print(f"{'level':10} {'log (ulp)':>10} {'exp (ulp)':>10}")
-    for level in AVAILABLE:
+    for level in SIMD_AVAILABLE:
         print(f"{level:10} {errors['log'][level]:10.4f} {errors['exp'][level]:10.4f}")
 
 

@@ -80,18 +80,18 @@ static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
 #define LUCID_GROUP_STOP(i, n) ((i) + (((n) - (i)) / LUCID_LANES * LUCID_LANES < LUCID_FOLD \
     ? ((n) - (i)) / LUCID_LANES * LUCID_LANES : LUCID_FOLD))
 
-/* lanes[lane] += F(a[j + lane], b[j + lane]) over one group, the inputs
- * prefetched ahead. Kept rolled so that gcc vectorises the lane loop:
- * unrolled first (as with Python's -fwrapv), it vectorised the outer loop
- * instead, with a transpose per step, 8x slower. */
-#define LUCID_ADD_GROUP(F, a, b, lanes, i, stop, GUARD_STEP)                     \
+/* for j over one group [i, stop) in steps of LUCID_LANES, and lane over
+ * 0..LUCID_LANES-1: BODY, with the inputs a and b prefetched ahead. The lane
+ * loop is kept rolled so that gcc vectorises it: unrolled first (as with
+ * Python's -fwrapv), it vectorised the outer loop instead, with a transpose
+ * per step, 8x slower. */
+#define LUCID_FOR_GROUP(a, b, i, stop, BODY)                                     \
     for (j = (i); j < (stop); j += LUCID_LANES) {                                \
         __builtin_prefetch((a) + j + LUCID_PREFETCH_AHEAD);                      \
         __builtin_prefetch((b) + j + LUCID_PREFETCH_AHEAD);                      \
         _Pragma("GCC unroll 1")                                                  \
         for (lane = 0; lane < LUCID_LANES; lane++) {                             \
-            lanes[lane] += F((a)[j + lane], (b)[j + lane]);                      \
-            GUARD_STEP;                                                          \
+            BODY;                                                                \
         }                                                                        \
     }
 
@@ -107,13 +107,15 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
         T lanes[LUCID_LANES] = {0};                                              \
         int tripped;                                                             \
         LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
-        LUCID_ADD_GROUP(ORDINARY, a, b, lanes, i, stop,                          \
-                        LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane])); \
+        LUCID_FOR_GROUP(a, b, i, stop,                                           \
+            lanes[lane] += ORDINARY(a[j + lane], b[j + lane]);                   \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
         LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
         if (tripped) {                                                           \
             for (lane = 0; lane < LUCID_LANES; lane++)                           \
                 lanes[lane] = 0;                                                 \
-            LUCID_ADD_GROUP(ELEM, a, b, lanes, i, stop, (void)0);                \
+            LUCID_FOR_GROUP(a, b, i, stop,                                       \
+                lanes[lane] += ELEM(a[j + lane], b[j + lane]));                  \
         }                                                                        \
         for (lane = 0; lane < LUCID_LANES; lane++)                               \
             folded[lane] += lanes[lane];                                         \
@@ -156,15 +158,9 @@ LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, T *restrict out
         ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
         int tripped;                                                             \
         LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
-        for (j = i; j < stop; j += LUCID_LANES) {                                \
-            __builtin_prefetch(a + j + LUCID_PREFETCH_AHEAD);                    \
-            __builtin_prefetch(b + j + LUCID_PREFETCH_AHEAD);                    \
-            _Pragma("GCC unroll 1")                                              \
-            for (lane = 0; lane < LUCID_LANES; lane++) {                         \
-                out[j + lane] = ORDINARY(a[j + lane], b[j + lane]);              \
-                LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);         \
-            }                                                                    \
-        }                                                                        \
+        LUCID_FOR_GROUP(a, b, i, stop,                                           \
+            out[j + lane] = ORDINARY(a[j + lane], b[j + lane]);                  \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
         LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
         if (tripped)                                                             \
             for (j = i; j < stop; j++)                                           \

@@ -65,8 +65,9 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
     Raises
     ------
     ValueError
-        If ``reduction`` is not one of the four names, or the shapes do not
-        broadcast.
+        If ``reduction`` is not one of the four names, the shapes do not
+        broadcast or broadcast to more elements than an array can index, or
+        an input has more than 32 dimensions.
     TypeError
         If an input is not a floating tensor or array (integer, bool, complex,
         None, strings, ragged lists), or ``log_target`` is not a bool.
@@ -98,8 +99,11 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
     Special values: where :math:`p = 0` the loss is 0 (the convention
     :math:`0 \log 0 = 0`), also when ``x`` is :math:`-\infty`, where the
     reference framework returns NaN; where :math:`p > 0` and ``x`` is
-    :math:`-\infty` the loss is :math:`+\infty`; a negative :math:`p` or any
-    NaN gives NaN, never a silently clipped value.
+    :math:`-\infty` the loss is :math:`+\infty` (and :math:`-\infty` where ``x``
+    is :math:`+\infty`), also where ``exp(target)`` rounds to 0 with
+    ``log_target=True``; a negative :math:`p` or any NaN gives NaN, never a
+    silently clipped value. A reduction over a huge input stops at Ctrl-C
+    (``KeyboardInterrupt``) when called from the main thread.
 
     Reductions are a fixed-order blocked sum accumulated in float64, so a
     result is bitwise identical for any number of threads, and allocate
@@ -146,6 +150,13 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
     >>> log_q2 = log_softmax(lucid.tensor([[2.0, 0.5, 0.1], [0.1, 0.5, 2.0]]), dim=1)
     >>> kl_div(log_q2, p, reduction="none").shape
     (2, 3)
+
+    Errors name what is wrong:
+
+    >>> kl_div(lucid.zeros(2, 3), lucid.zeros(4))
+    Traceback (most recent call last):
+        ...
+    ValueError: kl_div: x of shape (2, 3) and target of shape (4,) do not broadcast
     """
     _warn_if_size_average(size_average)
     _check_reduction(reduction)

@@ -5,6 +5,6 @@ merging); ``kl_div_per_row`` gives KL(teacher || student) for every distribution
 of a batch, from logits, log-probabilities or probabilities.
 """
 from lucid.metrics.kl_divergence import KLDivergence
-from lucid.metrics.per_row import KINDS, kl_div_per_row
+from lucid.metrics.per_row import KINDS, RowComparison, compare_rows, kl_div_per_row
 
-__all__ = ["KLDivergence", "kl_div_per_row", "KINDS"]
+__all__ = ["KLDivergence", "kl_div_per_row", "compare_rows", "RowComparison", "KINDS"]

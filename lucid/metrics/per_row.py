@@ -7,6 +7,7 @@ which normalises logits row by row without full-size temporaries.
 """
 import math
 import numbers
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -103,6 +104,185 @@ def kl_div_per_row(student, teacher, *, student_kind="logits", teacher_kind="log
     out = _check_out(out, student.shape[:-1])
     return rowwise.kl_div_rows(student, teacher, student_kind, teacher_kind,
                                float(temperature), out)
+
+
+class RowComparison(NamedTuple):
+    """What :func:`compare_rows` gives for every row.
+
+    Attributes
+    ----------
+    kl : numpy.ndarray
+        float64 KL(teacher || student) per row (and per student).
+    student_argmax, teacher_argmax : numpy.ndarray
+        int64 index of each side's most likely class.
+    student_label_logprob, teacher_label_logprob : numpy.ndarray or None
+        float64 log-probability of the row's label, NaN for ignored rows;
+        None without labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lucid.metrics import compare_rows
+    >>> compare_rows(np.zeros((1, 2)), np.zeros((1, 2))).kl
+    array([0.])
+    """
+
+    kl: np.ndarray
+    student_argmax: np.ndarray
+    teacher_argmax: np.ndarray
+    student_label_logprob: Optional[np.ndarray]
+    teacher_label_logprob: Optional[np.ndarray]
+
+
+def compare_rows(students, teacher, *, student_kind="logits", teacher_kind="logits",
+                 temperature=1.0, labels=None, ignore_index=-100):
+    r"""Compare one or several students with a teacher, row by row.
+
+    Everything an evaluation report needs per row, from one reading of the
+    inputs: KL(teacher || student), each side's most likely class and, given
+    the observed class of every row, each side's log-probability of it.
+
+    Parameters
+    ----------
+    students : array_like of shape (..., C), or a list of them
+        One student, or several of the teacher's shape (the teacher's row
+        work is shared between them).
+    teacher : array_like, shape (..., C)
+        The teacher's outputs.
+    student_kind, teacher_kind : {"logits", "log-probs", "probs"}, default "logits"
+        What the values are, as for :func:`kl_div_per_row`.
+    temperature : float, default 1.0
+        Logits are divided by it before the softmax.
+    labels : array_like of int, shape (...), optional
+        The observed class of every row (e.g. the next token).
+    ignore_index : int, default -100
+        A label value that marks a row without a label (its label
+        log-probabilities are NaN).
+
+    Returns
+    -------
+    RowComparison
+        A named tuple of arrays of the row shape ``teacher.shape[:-1]``, with
+        a leading axis of one entry per student when ``students`` is a list:
+        ``kl`` (float64), ``student_argmax`` and ``teacher_argmax`` (int64,
+        numpy's argmax: the first of equal maxima), ``student_label_logprob``
+        and ``teacher_label_logprob`` (float64, None without ``labels``).
+
+    Raises
+    ------
+    ValueError
+        For a bad kind, temperature or shape, or a label outside ``[0, C)``
+        that is not ``ignore_index`` (naming the first such row).
+    TypeError
+        If an input is not numeric, or the labels are not integers.
+
+    See Also
+    --------
+    kl_div_per_row : The KL alone.
+
+    Notes
+    -----
+    The log-probabilities are those of the distributions the KL compares
+    (after the temperature). The argmax of logits is the argmax of their
+    softmax at any temperature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lucid.metrics import compare_rows
+    >>> teacher = np.array([[2.0, 0.5, 0.1], [0.0, 1.0, 0.0]])
+    >>> student = np.array([[1.5, 0.7, 0.2], [1.0, 0.0, 0.0]])
+    >>> result = compare_rows(student, teacher, labels=np.array([0, -100]))
+    >>> result.kl
+    array([0.0474..., 0.3641...])
+    >>> result.student_argmax, result.teacher_argmax
+    (array([0, 0]), array([0, 1]))
+    >>> result.student_label_logprob
+    array([-0.5434...,        nan])
+    """
+    check_kind("student_kind", student_kind)
+    check_kind("teacher_kind", teacher_kind)
+    check_temperature(temperature)
+    several = isinstance(students, (list, tuple))
+    student_list = list(students) if several else [students]
+    if not student_list:
+        raise ValueError("compare_rows: students is an empty list; give at least one student")
+    teacher = _as_numeric_array(teacher, "teacher")
+    if teacher.ndim == 0:
+        raise ValueError("compare_rows: inputs need at least one dimension (the classes), "
+                         "got a 0-d teacher")
+    student_list = [_as_numeric_array(s, f"students[{i}]" if several else "student")
+                    for i, s in enumerate(student_list)]
+    for i, s in enumerate(student_list):
+        if s.shape != teacher.shape:
+            raise ValueError(f"compare_rows: student {i} of shape {s.shape} and teacher of "
+                             f"shape {teacher.shape} differ; they must have one shape (..., C)")
+    rows_shape = teacher.shape[:-1]
+    label_array = None if labels is None else _check_labels(labels, rows_shape,
+                                                            teacher.shape[-1], ignore_index)
+    kl = np.stack([kl_div_per_row(s, teacher, student_kind=student_kind,
+                                  teacher_kind=teacher_kind, temperature=temperature)
+                   for s in student_list]) if student_list else None
+    student_argmax = np.stack([_argmax(s) for s in student_list])
+    teacher_argmax = _argmax(teacher)
+    student_lp = teacher_lp = None
+    if label_array is not None:
+        student_lp = np.stack([_label_log_probs(s, student_kind, temperature, label_array,
+                                                ignore_index) for s in student_list])
+        teacher_lp = _label_log_probs(teacher, teacher_kind, temperature, label_array,
+                                      ignore_index)
+    if not several:
+        kl, student_argmax = kl[0], student_argmax[0]
+        student_lp = None if student_lp is None else student_lp[0]
+    return RowComparison(kl, student_argmax, teacher_argmax, student_lp, teacher_lp)
+
+
+def _argmax(array):
+    if array.shape[-1] == 0:
+        return np.zeros(array.shape[:-1], dtype=np.int64)
+    return np.argmax(array, axis=-1).astype(np.int64, copy=False)
+
+
+def _check_labels(labels, rows_shape, classes, ignore_index):
+    labels = np.asarray(labels.numpy() if isinstance(labels, lucid.Tensor) else labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"compare_rows: labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != rows_shape:
+        raise ValueError(f"compare_rows: labels of shape {labels.shape} do not match the rows "
+                         f"of shape {rows_shape}")
+    bad = ((labels < 0) | (labels >= classes)) & (labels != ignore_index)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"compare_rows: label {int(labels[first])} of row {first} is outside "
+                         f"[0, {classes}) and is not the ignore index {ignore_index}")
+    return labels
+
+
+def _label_log_probs(array, kind, temperature, labels, ignore_index, chunk_rows=256):
+    """log of the row's probability at its label, in float64, chunk by chunk."""
+    classes = array.shape[-1]
+    flat = array.reshape(-1, classes)
+    flat_labels = labels.reshape(-1)
+    out = np.full(flat.shape[0], np.nan)
+    for start in range(0, flat.shape[0], chunk_rows):
+        stop = min(start + chunk_rows, flat.shape[0])
+        rows = flat[start:stop].astype(np.float64)
+        wanted = flat_labels[start:stop]
+        use = wanted != ignore_index
+        picked = np.take_along_axis(rows, np.where(use, wanted, 0)[:, None], axis=1)[:, 0]
+        if kind == "logits":
+            scaled = rows / temperature
+            top = scaled.max(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_sum = np.log(np.exp(scaled - top[:, None]).sum(axis=1))
+            value = picked / temperature - top - log_sum
+        elif kind == "log-probs":
+            value = picked
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = np.log(picked)
+        out[start:stop] = np.where(use, value, np.nan)
+    return out.reshape(labels.shape)
 
 
 def check_kind(name, kind):

@@ -1,9 +1,11 @@
 """What an evaluation job shows and hands back: progress, the result, its summary and JSON,
 the per-row file."""
+import contextlib
 import dataclasses
 import math
 import os
 import sys
+import uuid
 
 import numpy as np
 
@@ -179,21 +181,51 @@ class EvalResult:
 def write_npy_atomically(path, array):
     """Write ``array`` as ``.npy`` at ``path`` whole or not at all.
 
-    The data go to a temporary file in the same directory, which replaces
-    ``path`` in one rename once complete; on any error it is removed, so no
-    partial file is ever left at ``path``.
+    A regular file (or a new one) is written to a temporary file of its own,
+    unique to this call, in the same directory, which replaces it in one
+    rename once complete; on any error it is removed, so no partial file is
+    ever left at ``path``. A symbolic link is followed: the file it points to
+    is replaced, the link kept. An existing file that is not regular (a FIFO,
+    a device such as ``/dev/null``) is written into directly, because
+    replacing it would destroy the node.
     """
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "wb") as f:
+            # Through a plain writer: numpy's fast path asks a FIFO for its position.
+            np.lib.format.write_array(_Writer(f), array, allow_pickle=False)
+        return
+    target = os.path.realpath(path)
+    temporary, f = _new_temporary(*os.path.split(target))
     try:
-        with open(temporary, "wb") as f:
+        with f:
             np.lib.format.write_array(f, array, allow_pickle=False)
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _new_temporary(directory, name):
+    """A new file next to ``name``, open for writing, that no other writer shares.
+
+    Exclusive creation ("x") makes the name unique even between threads of
+    one process or processes with equal PIDs; unlike ``tempfile.mkstemp``'s
+    0600, the file gets the permissions a plain ``open`` would give.
+    """
+    while True:
+        temporary = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+        try:
+            return temporary, open(temporary, "xb")
+        except FileExistsError:
+            continue
+
+
+class _Writer:
+    """Only ``write``: numpy then writes the array in chunks, without seeking."""
+
+    def __init__(self, f):
+        self.write = f.write
 
 
 class _NoBar:

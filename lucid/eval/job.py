@@ -51,6 +51,10 @@ class Options:
             check_temperature(self.temperature)
         except ValueError as error:
             raise InputError(str(error)) from None
+        # Logits are multiplied by 1/T: a T this small would make every row NaN.
+        if not math.isfinite(1 / float(self.temperature)):
+            raise InputError(f"temperature {float(self.temperature)!r} is too small: "
+                             "1/temperature overflows to infinity")
         if self.temperature != 1 and "logits" not in (self.student_kind, self.teacher_kind):
             raise InputError(f"temperature {self.temperature} divides logits, but the student "
                              f"and the teacher are {self.student_kind} and {self.teacher_kind}")
@@ -190,12 +194,19 @@ def _default_chunk_rows(sources):
 def _check_output_path(path, inputs):
     """Fail before any work if the per-row file could not be written where asked."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InputError(f"per-row output {path!r}: directory {directory!r} does not exist")
+    if not path:
+        raise InputError("per-row output path is empty")
     if os.path.isdir(path):
         raise InputError(f"per-row output {path!r} is a directory")
-    if not os.access(directory, os.W_OK):
+    # A regular file is replaced through a symbolic link's target, in its directory.
+    directory = os.path.dirname(os.path.realpath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        # A FIFO or a device is written into, not replaced: it must be writable itself.
+        if not os.access(path, os.W_OK):
+            raise InputError(f"per-row output {path!r} is not writable")
+    elif not os.path.isdir(directory):
+        raise InputError(f"per-row output {path!r}: directory {directory!r} does not exist")
+    elif not os.access(directory, os.W_OK):
         raise InputError(f"per-row output {path!r}: directory {directory!r} is not writable")
     for source in inputs:
         if (not isinstance(source, np.ndarray) and os.path.exists(path)

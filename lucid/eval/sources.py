@@ -125,6 +125,10 @@ def _read_header(fp, label):
         # Version 3.0 only adds UTF-8 field names of structured dtypes, refused anyway.
         raise InputError(f"{label} uses .npy format version {version[0]}.{version[1]}; "
                          "lucid.eval reads 1.0 and 2.0")
+    # numpy's parser accepts any int, bools and negative ones included.
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
+        raise InputError(f"{label} has no valid .npy header (shape {shape!r}: dimensions "
+                         "must be integers >= 0)")
     return _checked(shape, dtype, label, fortran_order, fp.tell())
 
 

@@ -20,13 +20,13 @@ def per_row_on_cluster(address, sources, per_row, chunk_rows, options, show_prog
     try:
         import dask
         import dask.array as da
-        from distributed import Client, as_completed
+        from distributed import as_completed
 
         import lucid.dask
     except ImportError:
         raise InputError("a Dask scheduler needs Dask: pip install 'lucid[dask]'") from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = _connect(address)
     except (OSError, TimeoutError, ValueError) as error:
         raise InputError(f"cannot connect to the Dask scheduler at {address!r} "
                          f"({' '.join(str(error).split())})") from None
@@ -47,6 +47,23 @@ def per_row_on_cluster(address, sources, per_row, chunk_rows, options, show_prog
                 per_row[start:stop] = future.result()
                 bar.update(stop - start)
         return sum(client.nthreads().values())
+
+
+def _connect(address):
+    """A ``distributed.Client`` of the scheduler at ``address``, closed again if it fails."""
+    from distributed import Client
+
+    class ClosingClient(Client):
+        # A Client whose start fails is left half-made, its event loop running:
+        # its __del__ at exit then waits 20 s and prints a traceback.
+        def start(self, **kwargs):
+            try:
+                super().start(**kwargs)
+            except BaseException:
+                self.close()
+                raise
+
+    return ClosingClient(address, timeout="10s", set_as_default=False)
 
 
 def _dask_rows(da, dask, source, bounds):

@@ -8,6 +8,10 @@ import numbers
 
 from lucid._ext import _openmp_helpers
 
+# The largest count the OpenMP runtime takes (a C int); larger requests mean "as
+# many as allowed" and are capped to the CPUs anyway.
+MAX_THREAD_COUNT = 2**31 - 1
+
 
 def get_num_threads():
     """Return the number of threads lucid's kernels may use.
@@ -86,4 +90,5 @@ def set_num_threads(n):
         raise TypeError(f"set_num_threads expects an int >= 1, got {type(n).__name__} {n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads expects an int >= 1, got {n}")
-    _openmp_helpers.set_max_threads(int(n))
+    # Counts beyond a C int are capped like any count beyond the CPUs (see Notes).
+    _openmp_helpers.set_max_threads(min(int(n), MAX_THREAD_COUNT))

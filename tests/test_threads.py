@@ -37,6 +37,19 @@ def test_set_num_threads_rejects_non_integers(bad):
         lucid.set_num_threads(bad)
 
 
+@pytest.mark.parametrize("huge", [10**6, 2**31 - 1, 2**31, 10**20])
+def test_set_num_threads_caps_huge_counts(huge):
+    before = lucid.get_num_threads()
+    try:
+        lucid.set_num_threads(huge)
+        capped = lucid.get_num_threads()
+        lucid.set_num_threads(10**6)
+        assert capped == lucid.get_num_threads()
+        assert 1 <= capped <= 4 * os.cpu_count()
+    finally:
+        lucid.set_num_threads(before)
+
+
 def test_omp_num_threads_sets_the_default():
     env = dict(os.environ, OMP_NUM_THREADS="3")
     out = subprocess.run([sys.executable, "-c", "import lucid; print(lucid.get_num_threads())"],

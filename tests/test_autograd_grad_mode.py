@@ -1,6 +1,8 @@
 """Grad mode: no_grad, enable_grad, set_grad_enabled, as context managers, decorators and per thread."""
 import threading
 
+import pytest
+
 import lucid
 from lucid.autograd import set_grad_enabled
 
@@ -80,3 +82,127 @@ def test_backward_records_nothing_without_create_graph():
     Spy.apply(x).sum().backward(retain_graph=True)
     Spy.apply(x).sum().backward(create_graph=True)
     assert modes == [False, True]
+
+
+def test_set_grad_enabled_as_a_decorator_leaves_the_mode_alone_until_called():
+    @set_grad_enabled(False)
+    def double(t):
+        assert not lucid.is_grad_enabled()
+        return t * 2
+
+    assert lucid.is_grad_enabled()
+    x = lucid.ones(2, requires_grad=True)
+    assert not double(x).requires_grad
+    assert lucid.is_grad_enabled() and (x * 2).requires_grad
+
+
+def test_set_grad_enabled_decorator_restores_the_callers_mode_each_call():
+    @set_grad_enabled(True)
+    def mode_inside():
+        return lucid.is_grad_enabled()
+
+    with lucid.no_grad():
+        assert mode_inside() is True
+        assert not lucid.is_grad_enabled()
+    assert mode_inside() is True and lucid.is_grad_enabled()
+
+
+def test_set_grad_enabled_decorator_restores_the_mode_after_an_exception():
+    @set_grad_enabled(False)
+    def fail():
+        raise KeyError
+
+    try:
+        fail()
+    except KeyError:
+        pass
+    assert lucid.is_grad_enabled()
+
+
+def test_decorated_recursion_restores_each_level():
+    seen = []
+
+    @lucid.enable_grad()
+    def recurse(depth):
+        seen.append(lucid.is_grad_enabled())
+        if depth:
+            with lucid.no_grad():
+                recurse(depth - 1)
+                seen.append(lucid.is_grad_enabled())
+
+    recurse(2)
+    assert seen == [True, True, True, False, False]
+    assert lucid.is_grad_enabled()
+
+
+def test_one_decorated_function_in_two_threads_keeps_each_threads_mode():
+    barrier = threading.Barrier(2, timeout=10)
+    seen = {}
+
+    @lucid.no_grad()
+    def wait_inside(name):
+        barrier.wait()  # both threads inside at once
+        seen[name, "inside"] = lucid.is_grad_enabled()
+
+    def run(name, outer):
+        with set_grad_enabled(outer):
+            wait_inside(name)
+            seen[name, "after"] = lucid.is_grad_enabled()
+
+    threads = [threading.Thread(target=run, args=(name, outer))
+               for name, outer in (("a", True), ("b", False))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert seen == {("a", "inside"): False, ("a", "after"): True,
+                    ("b", "inside"): False, ("b", "after"): False}
+
+
+def grad_mode_trace(is_enabled, set_enabled, no_grad, enable_grad):
+    """The mode at each step of one script using every form; run with lucid's or torch's."""
+    trace = []
+
+    @set_enabled(False)
+    def decorated_off():
+        trace.append(is_enabled())
+
+    @enable_grad()
+    def decorated_on():
+        trace.append(is_enabled())
+
+    trace.append(is_enabled())
+    decorated_off()
+    trace.append(is_enabled())
+    with no_grad():
+        decorated_on()
+        trace.append(is_enabled())
+        with set_enabled(True):
+            trace.append(is_enabled())
+        trace.append(is_enabled())
+    set_enabled(False)
+    trace.append(is_enabled())
+    with enable_grad():
+        decorated_off()
+        trace.append(is_enabled())
+    trace.append(is_enabled())
+    set_enabled(True)
+    trace.append(is_enabled())
+    return trace
+
+
+def lucid_trace():
+    return grad_mode_trace(lucid.is_grad_enabled, set_grad_enabled, lucid.no_grad,
+                           lucid.enable_grad)
+
+
+def test_every_form_gives_the_documented_modes():
+    # Decorators act only inside their calls; ``with`` restores the mode it found.
+    assert lucid_trace() == [True, False, True, True, False, True, False, False, False, True,
+                             False, True]
+
+
+def test_every_form_matches_the_reference_framework():
+    torch = pytest.importorskip("torch")
+    assert lucid_trace() == grad_mode_trace(torch.is_grad_enabled, torch.set_grad_enabled,
+                                            torch.no_grad, torch.enable_grad)

@@ -45,7 +45,37 @@ def _swap_enabled(mode):
     return previous
 
 
-class set_grad_enabled:
+class _GradMode:
+    """A grad mode set on ``with`` entry and restored on exit, or around each call of a
+    decorated function: the one body of no_grad, enable_grad and set_grad_enabled."""
+
+    def __init__(self, mode):
+        self._mode = bool(mode)
+
+    def __enter__(self):
+        self._previous = _swap_enabled(self._mode)
+
+    def __exit__(self, *exc_info):
+        _state.enabled = self._previous
+        return False
+
+    def __call__(self, function):
+        mode = self._mode
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            # The previous mode is a local of each call: recursive calls and
+            # calls from several threads each restore their own.
+            previous = _swap_enabled(mode)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _state.enabled = previous
+
+        return wrapper
+
+
+class set_grad_enabled(_GradMode):
     """Switch recording on or off, as a function, context manager or decorator.
 
     Parameters
@@ -53,10 +83,18 @@ class set_grad_enabled:
     mode : bool
         True records operations, False does not.
 
+    See Also
+    --------
+    no_grad, enable_grad : The context managers for a fixed mode.
+    is_grad_enabled : Read the current mode.
+
     Notes
     -----
-    Called as a function it sets the mode immediately; used with ``with``, the
-    previous mode is restored on exit.
+    As the reference framework's: called as a function, it sets the mode
+    immediately (for the calling thread); used with ``with``, the mode before
+    the call is restored on exit; used as a decorator, it leaves the mode as
+    it was and sets ``mode`` around each call of the function only, restoring
+    the caller's mode afterwards.
 
     Examples
     --------
@@ -68,53 +106,28 @@ class set_grad_enabled:
     False
     >>> (x * 2).requires_grad
     True
+    >>> @set_grad_enabled(False)
+    ... def evaluate(t):
+    ...     return t * 2
+    >>> evaluate(x).requires_grad, (x * 2).requires_grad
+    (False, True)
     """
 
     def __init__(self, mode):
-        self._previous = _state.enabled
-        self._mode = bool(mode)
-        _state.enabled = self._mode
+        super().__init__(mode)
+        # The function form acts at once; the previous mode is what ``with`` restores.
+        self._previous = _swap_enabled(self._mode)
 
     def __enter__(self):
-        return None
-
-    def __exit__(self, *exc_info):
-        _state.enabled = self._previous
-        return False
-
-    def __call__(self, function):
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            with self.__class__(self._mode):
-                return function(*args, **kwargs)
-
-        return wrapper
-
-
-class _GradModeContext:
-    """Shared body of no_grad and enable_grad: a mode set on enter, restored on exit."""
-
-    _mode = True
-
-    def __enter__(self):
-        self._previous = _state.enabled
         _state.enabled = self._mode
-        return None
-
-    def __exit__(self, *exc_info):
-        _state.enabled = self._previous
-        return False
 
     def __call__(self, function):
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return function(*args, **kwargs)
-
-        return wrapper
+        # Construction switched the mode; a decorator must only act around calls.
+        _state.enabled = self._previous
+        return super().__call__(function)
 
 
-class no_grad(_GradModeContext):
+class no_grad(_GradMode):
     """Context manager and decorator that stops recording operations.
 
     Results computed inside do not require grad, so no graph is kept: use it
@@ -135,10 +148,11 @@ class no_grad(_GradModeContext):
     False
     """
 
-    _mode = False
+    def __init__(self):
+        super().__init__(False)
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_GradMode):
     """Context manager and decorator that turns recording back on inside :class:`no_grad`.
 
     Examples
@@ -152,4 +166,5 @@ class enable_grad(_GradModeContext):
     True
     """
 
-    _mode = True
+    def __init__(self):
+        super().__init__(True)

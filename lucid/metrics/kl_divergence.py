@@ -150,7 +150,8 @@ class KLDivergence:
         Notes
         -----
         Nothing the size of the batch is allocated: the kernels sum the losses
-        of the broadcast inputs in place.
+        of the broadcast inputs in place. Tensors that require grad (a model's
+        outputs in a training loop) are read detached: nothing is recorded.
 
         Examples
         --------
@@ -252,7 +253,8 @@ class KLDivergence:
 
 
 def _float_array(value, name):
-    array = lucid.as_tensor(value, name).numpy()
+    # Detached: a model output that requires grad is read, never recorded.
+    array = lucid.as_tensor(value, name).detach().numpy()
     if array.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"KLDivergence.update: {name} must have a floating dtype (float16, "
                         f"float32 or float64), got {array.dtype}")

@@ -300,7 +300,8 @@ def check_temperature(temperature):
 
 
 def _as_numeric_array(value, name):
-    array = lucid.as_tensor(value, name).numpy()
+    # Detached: a model output that requires grad is read, never recorded.
+    array = lucid.as_tensor(value, name).detach().numpy()
     if array.dtype.kind not in "fiu":
         raise TypeError(f"kl_div_per_row: {name} must hold real numbers (float or integer), "
                         f"got dtype {array.dtype}")

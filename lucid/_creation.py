@@ -85,6 +85,8 @@ def as_tensor(obj, name="input"):
         If `obj` is not numeric: None, strings, bytes, dicts, other objects,
         ragged lists, object or complex arrays; or a masked array (its mask
         would be ignored).
+    Exception
+        Whatever an object's own ``__array__`` raises, unchanged.
 
     Examples
     --------
@@ -174,6 +176,10 @@ def _from_python(obj, name):
 
 def _from_array_like(obj, name):
     """Objects exposing ``__array__`` or the buffer protocol (e.g. memoryview)."""
+    if hasattr(type(obj), "__array__"):
+        # The object converts itself: what its __array__ raises is for the
+        # caller to see unchanged, not to be retold as a type complaint.
+        return np.asarray(obj)
     try:
         return np.asarray(obj)
     except (ValueError, TypeError) as error:

@@ -54,3 +54,20 @@ def test_reading_detached_leaves_the_tensor_to_its_own_backward(outputs):
     # The tensor is untouched and still usable for its own backward pass.
     (student * 2).sum().backward()
     np.testing.assert_array_equal(student.grad.numpy(), np.full((5, 7), 2.0))
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float32, 2.0**-22), (np.float64, 1e-12)])
+def test_any_split_into_batches_stays_within_the_accuracy_contract(dtype, bound):
+    rng = np.random.default_rng(5)
+    teacher = 3 * rng.standard_normal((1000, 100))
+    log_q = log_softmax(teacher + rng.standard_normal((1000, 100))).astype(dtype)
+    p = np.exp(log_softmax(teacher)).astype(dtype)
+    # The exact value of these (rounded) inputs, and S, the size of what cancels.
+    wide_log_q, wide_p = log_q.astype(np.float64), p.astype(np.float64)
+    exact = reference_rows(wide_log_q, wide_p).mean()
+    cancels = (np.abs(wide_p * np.log(wide_p)) + np.abs(wide_p * wide_log_q)).sum() / 1000
+    for rows in (1, 7, 64, 300, 1000):
+        metric = KLDivergence()
+        for start in range(0, 1000, rows):
+            metric.update(log_q[start:start + rows], p[start:start + rows])
+        assert abs(metric.compute() - exact) <= bound * cancels

@@ -1,4 +1,4 @@
-"""Property tests of kl_div's gradients against SPEC section 2's gradient table.
+"""Property tests of kl_div's gradients against the gradient formulas of docs/api/kl_div.rst.
 
 With g the upstream gradient already scaled by the reduction (1/N for "mean",
 1/B for "batchmean") and p = target, or exp(target) with log_target:

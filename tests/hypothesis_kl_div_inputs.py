@@ -15,8 +15,11 @@ gradual underflow (an absolute error of the smallest subnormal times the factor
 it is multiplied by), then the result is rounded to its own dtype.
 """
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+import pytest
+
+pytest.importorskip("hypothesis")  # the test extra: without it this helper is skipped
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
 
 FLOAT_DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)]
 REDUCTIONS = ["none", "sum", "mean", "batchmean"]

@@ -6,12 +6,14 @@ table and the reductions of docs/api/kl_div.rst, evaluated in float64 by
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from lucid.nn.functional import kl_div
+pytest.importorskip("hypothesis")  # the test extra: without it these tests are skipped
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-from hypothesis_kl_div_inputs import (
+from lucid.nn.functional import kl_div  # noqa: E402
+
+from hypothesis_kl_div_inputs import (  # noqa: E402
     FLOAT_DTYPES,
     REDUCTIONS,
     assert_matches,

@@ -1,12 +1,17 @@
 """Build lucid's Cython kernels, with OpenMP when the compiler can link and run it.
 
 The OpenMP probe compiles, links and *runs* a tiny program, because a compiler
-may accept ``-fopenmp`` and still fail to link or load the runtime. Without a
-working OpenMP the build falls back to a serial extension with a warning;
-``LUCID_REQUIRE_OPENMP=1`` turns that fallback into an error.
+may accept ``-fopenmp`` and still fail to link or load the runtime. It uses the
+compiler the extensions are built with, so ``CC`` and ``CFLAGS`` reach it as
+they reach the build, and passes ``LDFLAGS`` before the objects when it links
+(as scikit-learn's probe does: an OpenMP runtime outside the default paths is
+found through ``-L``/``-Wl,-rpath`` there). Without a working OpenMP the build
+falls back to a serial extension with a warning; ``LUCID_REQUIRE_OPENMP=1``
+turns that fallback into an error.
 """
 import glob
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -44,7 +49,9 @@ def openmp_works(compiler, flag):
         try:
             objects = compiler.compile([source], output_dir=tmp, extra_postargs=[flag])
             exe = os.path.join(tmp, "probe")
-            compiler.link_executable(objects, exe, extra_postargs=[flag])
+            # The build's own link honours LDFLAGS; an executable link does not, unless told.
+            link_preargs = shlex.split(os.environ.get("LDFLAGS", ""))
+            compiler.link_executable(objects, exe, extra_preargs=link_preargs, extra_postargs=[flag])
             out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
         except Exception:  # any compile, link or run failure means "no OpenMP"
             return False

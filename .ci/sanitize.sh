@@ -16,11 +16,11 @@ tar -C "$repo" --exclude='*.so' --exclude='__pycache__' --exclude='lucid/_ext/*.
 cd "$work/src"
 
 # Build isolation kept the build requirements out of the environment; add them.
-python -m pip install --quiet "setuptools>=64" "Cython>=3.0"
+python -m pip install --quiet "setuptools>=77" "Cython>=3.0"
 cc="$(python -c 'import sysconfig; print(sysconfig.get_config_var("CC"))')"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-# The flags go into CC so that setup.py's OpenMP probe, which links an
-# executable without LDFLAGS, is sanitized too and finds OpenMP.
+# The flags go into CC so that every compile and link, the OpenMP probe's
+# executable included, is sanitized.
 CC="$cc $sanitize" CFLAGS="-g" LUCID_REQUIRE_OPENMP=1 \
     python setup.py --quiet build_ext --inplace -j 2 --build-temp "$work/build"
 

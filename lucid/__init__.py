@@ -7,6 +7,7 @@ autograd tape. See ``lucid.show_config()`` for how this build runs.
 from lucid._version import __version__
 from lucid._dtypes import bool, float16, float32, float64, int32, int64
 from lucid._tensor import Tensor
+from lucid import _tensor_methods  # binds the operators and methods onto Tensor
 from lucid._creation import (
     arange,
     as_tensor,

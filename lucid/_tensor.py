@@ -6,16 +6,17 @@ and records how it was computed (``grad_fn``), whether gradients flow to it
 bumped by every in-place operation, so the autograd engine can refuse to use a
 saved tensor that changed after it was saved.
 
-The mathematics lives in :mod:`lucid.ops`. The named methods (``exp``,
-``sum``, ``reshape`` ...) are the ops functions themselves and the operators
-thin wrappers around them, all bound at the bottom of this module (the ops
-import Tensor, so they can only be imported once it exists), so that each is
-written and documented once.
+This module keeps the data, the metadata and the Python protocols that need
+no operation, and imports nothing above the dtype and dimension helpers. The
+mathematics lives in :mod:`lucid.ops` and the tape in :mod:`lucid.autograd`,
+both built on this class; :mod:`lucid._tensor_methods`, which sits above them,
+attaches the operators and the named methods (``exp``, ``sum``,
+``backward`` ...) to it.
 """
 
 import numpy as np
 
-from lucid import _dtypes
+from lucid import _dims, _dtypes
 
 
 class _VersionCounter:
@@ -162,20 +163,6 @@ class Tensor:
         return self._data.size
 
     @property
-    def T(self):
-        """Tensor: this tensor with its dimensions reversed (a differentiable view).
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([[1.0, 2.0, 3.0]]).T
-        Tensor([[1.],
-                [2.],
-                [3.]])
-        """
-        return shape.permute(self, tuple(reversed(range(self.ndim))))
-
-    @property
     def _version(self):
         return self._version_counter.value
 
@@ -269,83 +256,7 @@ class Tensor:
         detached._version_counter = self._version_counter
         return detached
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves.
-
-        Parameters
-        ----------
-        gradient : Tensor or array-like, optional
-            The gradient with respect to this tensor; may be omitted only for
-            a tensor with one element (it is then 1).
-        retain_graph : bool, optional
-            Keep the graph so that backward can run through it again. Defaults
-            to `create_graph`.
-        create_graph : bool, default False
-            Record the backward pass, so that the gradients can themselves be
-            differentiated (second derivatives).
-
-        Returns
-        -------
-        None
-            The gradients are added into the ``.grad`` of the leaves.
-
-        Raises
-        ------
-        RuntimeError
-            If this tensor does not require grad, `gradient` is omitted for a
-            tensor with more than one element, the graph was already freed or
-            a tensor saved for backward was modified in place.
-
-        Examples
-        --------
-        >>> import lucid
-        >>> x = lucid.tensor([1.0, 2.0], requires_grad=True)
-        >>> (x ** 2).sum().backward()
-        >>> x.grad
-        Tensor([2., 4.])
-        """
-        gradients = None if gradient is None else (gradient,)
-        engine.backward((self,), gradients, retain_graph=retain_graph, create_graph=create_graph)
-
-    # -------------------------------------------------------------- conversion
-    def __array__(self, dtype=None, copy=None):
-        array = conversion.numpy(self)
-        if dtype is not None and np.dtype(dtype) != array.dtype:
-            if copy is False:
-                raise ValueError(f"converting {array.dtype} to {np.dtype(dtype)} requires a copy")
-            return array.astype(dtype)
-        return array.copy() if copy else array
-
-    def float(self):
-        """Return this tensor as float32 (differentiable; self if already float32).
-
-        Returns
-        -------
-        Tensor
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([1, 2]).float()
-        Tensor([1., 2.])
-        """
-        return conversion.to(self, _dtypes.float32)
-
-    def double(self):
-        """Return this tensor as float64 (differentiable; self if already float64).
-
-        Returns
-        -------
-        Tensor
-
-        Examples
-        --------
-        >>> import lucid
-        >>> lucid.tensor([1.5]).double()
-        Tensor([1.5], dtype=float64)
-        """
-        return conversion.to(self, _dtypes.float64)
-
+    # -------------------------------------------------------------- printing
     def __repr__(self):
         prefix = "Tensor("
         # The prefix makes numpy indent continuation rows under the first one.
@@ -390,93 +301,3 @@ class Tensor:
 
     # Tensors compare elementwise, so identity is what makes them hashable.
     __hash__ = object.__hash__
-
-    def __getitem__(self, index):
-        return indexing.getitem(self, index)
-
-    def __setitem__(self, index, value):
-        inplace.setitem(self, index, value)
-
-
-def _is_operand(value):
-    """Tell whether `value` may be combined with a tensor by an operator."""
-    return isinstance(value, (Tensor, np.ndarray, np.generic, bool, int, float))
-
-
-def _operator(function, reflected=False):
-    """Make a binary operator method that calls ``function(self, other)`` (or reflected).
-
-    Unsupported operands give NotImplemented, so Python raises its usual
-    TypeError for ``t + "a"`` and ``t == None`` is simply False.
-    """
-
-    def method(self, other):
-        if not _is_operand(other):
-            return NotImplemented
-        return function(other, self) if reflected else function(self, other)
-
-    return method
-
-
-# The ops and the engine build on Tensor, so they are imported once it exists.
-from lucid.autograd import engine  # noqa: E402
-from lucid.ops import (  # noqa: E402
-    _dims,
-    arithmetic,
-    comparison,
-    conversion,
-    elementwise,
-    indexing,
-    inplace,
-    reduction,
-    shape,
-)
-
-# Named methods are the ops functions themselves (their first argument is the
-# tensor), so each is documented once, in lucid.ops.
-Tensor.numpy = conversion.numpy
-Tensor.item = conversion.item
-Tensor.tolist = conversion.tolist
-Tensor.to = conversion.to
-Tensor.clone = conversion.clone
-Tensor.exp = elementwise.exp
-Tensor.log = elementwise.log
-Tensor.sum = reduction.sum
-Tensor.mean = reduction.mean
-Tensor.max = reduction.max
-Tensor.reshape = shape.reshape
-Tensor.view = shape.view
-Tensor.transpose = shape.transpose
-Tensor.permute = shape.permute
-Tensor.unsqueeze = shape.unsqueeze
-Tensor.squeeze = shape.squeeze
-Tensor.zero_ = inplace.zero_
-Tensor.fill_ = inplace.fill_
-Tensor.add_ = inplace.add_
-Tensor.sub_ = inplace.sub_
-Tensor.mul_ = inplace.mul_
-Tensor.div_ = inplace.div_
-
-Tensor.__neg__ = arithmetic.neg
-Tensor.__add__ = _operator(arithmetic.add)
-Tensor.__radd__ = _operator(arithmetic.add, reflected=True)
-Tensor.__sub__ = _operator(arithmetic.sub)
-Tensor.__rsub__ = _operator(arithmetic.sub, reflected=True)
-Tensor.__mul__ = _operator(arithmetic.mul)
-Tensor.__rmul__ = _operator(arithmetic.mul, reflected=True)
-Tensor.__truediv__ = _operator(arithmetic.div)
-Tensor.__rtruediv__ = _operator(arithmetic.div, reflected=True)
-Tensor.__pow__ = _operator(arithmetic.pow)
-Tensor.__rpow__ = _operator(arithmetic.pow, reflected=True)
-Tensor.__matmul__ = _operator(arithmetic.matmul)
-Tensor.__rmatmul__ = _operator(arithmetic.matmul, reflected=True)
-Tensor.__iadd__ = _operator(inplace.add_)
-Tensor.__isub__ = _operator(inplace.sub_)
-Tensor.__imul__ = _operator(inplace.mul_)
-Tensor.__itruediv__ = _operator(inplace.div_)
-Tensor.__eq__ = _operator(comparison.eq)
-Tensor.__ne__ = _operator(comparison.ne)
-Tensor.__lt__ = _operator(comparison.lt)
-Tensor.__le__ = _operator(comparison.le)
-Tensor.__gt__ = _operator(comparison.gt)
-Tensor.__ge__ = _operator(comparison.ge)

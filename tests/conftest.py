@@ -31,7 +31,7 @@ def simd_level(request):
 
 
 def reference_losses(x, target, log_target=False):
-    """SPEC section 2's per-element table, in float64 numpy, written independently."""
+    """The per-element table of docs/api/kl_div.rst, in float64 numpy, written independently."""
     x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(target, np.float64))
     with np.errstate(all="ignore"):
         if log_target:
@@ -49,7 +49,7 @@ def reference_losses(x, target, log_target=False):
 
 
 def reference_reduce(losses, reduction):
-    """Reduce float64 reference losses the way SPEC section 2 says."""
+    """Reduce float64 reference losses the way docs/api/kl_div.rst says."""
     if reduction == "none":
         return losses
     total = losses.sum()

@@ -1,4 +1,4 @@
-"""Hostile kl_div inputs for the property tests, and SPEC section 2's tables in float64.
+"""Hostile kl_div inputs for the property tests, and docs/api/kl_div.rst's tables in float64.
 
 Strategies draw broadcasting shape pairs (0-d, empty and size-1 axes included),
 a dtype per input, a memory layout per input (Fortran order, negative strides,
@@ -7,16 +7,19 @@ and probabilities, with special values (0, -0.0, denormals, +-inf, NaN,
 negative p, huge magnitudes) written over a few positions, so that sums are
 often finite and still meet every special case.
 
-The references are written from SPEC section 2 row by row, independently of the
-kernels and of ``conftest.reference_losses``. Tolerances follow the SPEC: the
-compute precision (float32 unless an input is float64) errs by a few ulps of
-S_i = |p log p| + |p x| per element, plus gradual underflow (an absolute error
-of the smallest subnormal times the factor it is multiplied by), then the result
-is rounded to its own dtype.
+The references are written from docs/api/kl_div.rst's tables row by row,
+independently of the kernels and of ``conftest.reference_losses``. Tolerances
+follow the accuracy promise: the compute precision (float32 unless an input is
+float64) errs by a few ulps of S_i = |p log p| + |p x| per element, plus
+gradual underflow (an absolute error of the smallest subnormal times the factor
+it is multiplied by), then the result is rounded to its own dtype.
 """
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+import pytest
+
+pytest.importorskip("hypothesis")  # the test extra: without it this helper is skipped
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
 
 FLOAT_DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)]
 REDUCTIONS = ["none", "sum", "mean", "batchmean"]
@@ -100,7 +103,7 @@ def upstream_gradient(shape, dtype):
 
 
 def table_losses(x, target, log_target):
-    """SPEC section 2's per-element table in float64.
+    """The per-element table of docs/api/kl_div.rst in float64.
 
     p > 0 even where exp(target) underflows (in float64 or in the compute
     precision), so an infinite x gives an infinite loss there too.
@@ -167,7 +170,7 @@ def assert_matches(got, expected, bound):
 
 
 def reduce_like_spec(losses, bounds, reduction):
-    """Reduce table losses and their error bounds as SPEC section 2's reductions say."""
+    """Reduce table losses and their error bounds as docs/api/kl_div.rst says."""
     if reduction == "none":
         return losses, bounds
     finite = np.isfinite(losses)

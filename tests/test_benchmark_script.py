@@ -1,4 +1,4 @@
-"""benchmarks/bench_kl_div.py runs and reports every case issue 3 asks for.
+"""benchmarks/bench_kl_div.py runs and reports every case docs/performance.rst tabulates.
 
 The figures themselves are machine-dependent and are not asserted here; this
 runs the script on tiny inputs so that a change to lucid or to the script

@@ -37,7 +37,7 @@ def row_and_column_inputs(x_dtype, p_dtype):
 
 
 def closed_form_sum(x, p):
-    """The exact sum of the losses in float64, and S of SPEC section 2 (what cancels)."""
+    """The exact sum of the losses in float64, and S = sum |p log p| + |p x| (what cancels)."""
     x_column = x[:, 0].astype(np.float64)
     p_row = p[0].astype(np.float64)
     positive = p_row[p_row > 0]
@@ -51,7 +51,7 @@ def test_sum_over_more_than_2_31_elements():
     x, p = row_and_column_inputs(np.float64, np.float64)
     expected, cancelling = closed_form_sum(x, p)
     got = kl_div(x, p, reduction="sum").item()
-    assert abs(got - expected) <= 1e-12 * cancelling  # SPEC section 2's float64 bound
+    assert abs(got - expected) <= 1e-12 * cancelling  # the float64 accuracy bound
 
 
 def test_mean_over_more_than_2_31_elements_divides_by_all_of_them():

@@ -1,4 +1,4 @@
-"""Accuracy and determinism of the reductions (SPEC section 2, issue must-show 5)."""
+"""Accuracy and determinism of the reductions (docs/performance.rst, "Accuracy")."""
 import math
 
 import numpy as np

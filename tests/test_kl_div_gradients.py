@@ -1,4 +1,4 @@
-"""Gradients of kl_div: SPEC section 2's gradient table, finite differences, the reference framework."""
+"""Gradients of kl_div: the gradient formulas of docs/api/kl_div.rst, finite differences, the reference framework."""
 import numpy as np
 import pytest
 

@@ -1,8 +1,8 @@
 """Memory: reductions allocate nothing input-sized, broadcast views are never materialised.
 
 numpy reports its data buffers to ``tracemalloc``, so the traced peak during a
-call bounds everything lucid and numpy allocated for it. SPEC section 2 allows
-the reductions under 1 MiB whatever the input size, layout or dtype mix; "none"
+call bounds everything lucid and numpy allocated for it. docs/reliability.rst promises
+the reductions stay under 1 MiB whatever the input size, layout or dtype mix; "none"
 allocates its output and nothing more than that budget besides.
 """
 import tracemalloc

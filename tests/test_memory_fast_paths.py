@@ -1,4 +1,4 @@
-"""The kernels' fast paths allocate nothing input-sized (issue 3, must-show 6).
+"""The kernels' fast paths allocate nothing input-sized (docs/performance.rst, docs/reliability.rst).
 
 Contiguous operands skip the layout analysis and a reduction's 0-d upstream
 gradient is read as one value: neither may cost memory the size of the input.

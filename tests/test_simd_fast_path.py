@@ -1,4 +1,4 @@
-"""The kernels' fast path gives the same bits as their full path (issue 3).
+"""The kernels' fast path gives the same bits as their full path (docs/performance.rst).
 
 The run loops compute each group of up to 256 elements without deciding
 special values, and compute the group again in full when a target in it is

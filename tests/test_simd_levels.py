@@ -1,4 +1,4 @@
-"""Every SIMD level this CPU has gives the same answers (issue 3, must-show 7).
+"""Every SIMD level this CPU has gives the same answers (docs/performance.rst, "Accuracy").
 
 The kernels carry baseline, AVX2 and AVX-512 builds of their loops and pick
 one at import. Each test here runs on every level the machine can execute,
@@ -68,7 +68,7 @@ def case_arrays(data, case):
 
 
 def cancellation_scale(x, t, log_target):
-    """|p log p| + |p x| per element: what cancels inside a loss (SPEC section 2's S)."""
+    """|p log p| + |p x| per element: what cancels inside a loss (S, the scale of the accuracy bound)."""
     x, t = x.astype(np.float64), t.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p = np.exp(t) if log_target else t
@@ -121,7 +121,7 @@ def test_elementwise_losses_of_all_levels_agree(data, case):
         assert np.all(np.abs(other - losses[0])[finite] <= bound[finite])
 
 
-# SPEC section 2's special rows, as (x, p): each is placed at every position of
+# The special rows of docs/api/kl_div.rst ("Special values"), as (x, p): each is placed at every position of
 # a 37-element run, so that it lands in every vector lane and in the tail.
 SPECIAL_PAIRS = [
     (-1.0, 0.5), (-1.0, 0.0), (-INF, 0.0), (-0.5, -0.0), (-INF, 0.5), (-1.0, -0.1),

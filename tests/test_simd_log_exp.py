@@ -1,4 +1,4 @@
-"""Accuracy of the branchless log and exp inside the kernels (issue 3, must-show 7).
+"""Accuracy of the branchless log and exp inside the kernels (docs/performance.rst, "Accuracy").
 
 The float32 functions are swept densely over all 2**32 bit patterns (every
 STRIDE-th one) on every SIMD level this CPU has, against numpy's float64

@@ -85,10 +85,15 @@ def test_show_config_reports_openmp_and_threads(capsys):
     assert "-march=native" not in out and "-ffast-math" not in out
 
 
-def test_openmp_is_compiled_in_when_ci_requires_it():
-    if os.environ.get("LUCID_REQUIRE_OPENMP") != "1":
-        pytest.skip("only meaningful where the build was required to have OpenMP")
-    assert lucid.config()["openmp"] is True
+def test_openmp_is_compiled_in():
+    # Opt-out, as scikit-learn's: a build that silently fell back to one thread fails here
+    # unless whoever runs the tests says a serial build is what they meant.
+    if os.environ.get("LUCID_SKIP_OPENMP_TEST") == "1":
+        pytest.skip("LUCID_SKIP_OPENMP_TEST=1: a serial build is accepted")
+    assert lucid.config()["openmp"] is True, (
+        "lucid was built without OpenMP (see the build's warning); "
+        "set LUCID_SKIP_OPENMP_TEST=1 to accept a serial build"
+    )
 
 
 def test_set_num_threads_applies_to_kernels_called_from_other_python_threads():

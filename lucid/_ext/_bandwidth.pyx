@@ -1,9 +1,12 @@
-"""The memory-bandwidth probe the benchmarks measure kl_div against.
+"""A read-both-inputs probe: the memory-bandwidth limit the benchmarks measure kl_div against.
 
-``read_both_sum(a, b)`` reads two arrays once and adds them up, with the same
-blocks, threads and SIMD level as ``kl_div``'s forward sum, and does nothing
-else: no kernel that reads both inputs can be faster, so ``kl_div`` timings
-read as a fraction of this machine's limit.
+``read_both_sum(a, b)`` reads two arrays once, in the same blocks, on the same
+number of threads and at the same SIMD level as ``kl_div``'s forward sum, and
+does nothing else: no kernel that reads both inputs can be faster, so
+``kl_div`` timings read as a fraction of this machine's limit. It is a
+benchmark tool, not a kernel: the sum only keeps the compiler from dropping
+the reads, and it is an OpenMP reduction whose order, and so whose last bits,
+change with the thread count (unlike ``kl_div``'s fixed-order sum).
 """
 from cython.parallel cimport prange
 
@@ -15,7 +18,8 @@ ctypedef fused floating:
     double
 
 cdef enum:
-    # As in _kl_div.pyx, so that the probe runs the way kl_div runs.
+    # The values of _kl_div.pyx, so that the probe splits the work into blocks
+    # and threads as kl_div's forward sum does.
     BLOCK = 4096
     MIN_ELEMENTS_PER_THREAD = 16384
 
@@ -31,7 +35,10 @@ cdef inline double read_block(const lucid_kl_runs *runs, const floating[::1] a,
 
 def read_both_sum(const floating[::1] a,  # IN
                   const floating[::1] b):  # IN, same length as a
-    """Return the float64 sum of ``a + b`` over two contiguous 1-D arrays."""
+    """Read two contiguous 1-D arrays once; return the float64 sum of ``a + b``.
+
+    The total is there to keep the reads; its last bits depend on the thread count.
+    """
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"read_both_sum: lengths {a.shape[0]} and {b.shape[0]} differ")
     cdef const lucid_kl_runs *runs = kl_runs()

@@ -10,8 +10,9 @@
  * (log(0) = -inf, log(+inf) = +inf, log(x < 0) = NaN, exp(-inf) = 0,
  * exp(+inf) = +inf, NaN in -> NaN out, subnormal inputs and results exact).
  *
- * Accuracy (measured over every float32 input by benchmarks/sweep_log_exp.py,
- * figures in docs/performance.rst): lucid_log_f32 and lucid_exp_f32 are within
+ * Accuracy (measured over every float32 input by `python tests/test_simd_log_exp.py`,
+ * whose test functions repeat a dense sweep in the suite; figures in
+ * docs/performance.rst, "Accuracy"): lucid_log_f32 and lucid_exp_f32 are within
  * 1 ulp of the exact result everywhere, whether or not the compiler contracts
  * a * b + c into an FMA. The float64 versions are within a few ulp (the KL
  * contract asks for 1e-12 relative).

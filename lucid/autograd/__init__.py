@@ -11,8 +11,6 @@
   differences.
 """
 
-# Tensor must exist before the tape's modules, which build on it, are imported.
-from lucid import _tensor  # noqa: F401
 from lucid.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from lucid.autograd.function import Context, Function
 from lucid.autograd.engine import backward

@@ -18,8 +18,6 @@ Because every vjp is itself made of these ops, backward passes run with
 ``create_graph=True`` are recorded too, giving second derivatives.
 """
 
-# Tensor must exist before the ops, which build on it, are imported.
-from lucid import _tensor  # noqa: F401
 from lucid.ops import (  # noqa: F401
     arithmetic,
     broadcasting,

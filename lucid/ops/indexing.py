@@ -11,7 +11,7 @@ import numpy as np
 from lucid._creation import as_tensor
 from lucid._tensor import Tensor
 from lucid.autograd.function import Function
-from lucid.ops._dims import normalize_dim
+from lucid._dims import normalize_dim
 from lucid.ops.broadcasting import unbroadcast
 from lucid.ops.elementwise import where
 

@@ -14,7 +14,7 @@ from lucid import _dtypes
 from lucid._tensor import Tensor
 from lucid.autograd.function import Function
 from lucid.ops import indexing
-from lucid.ops._dims import normalize_dim, normalize_dims
+from lucid._dims import normalize_dim, normalize_dims
 from lucid.ops.broadcasting import broadcast_to
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])

@@ -9,7 +9,7 @@ reshaping of the gradient.
 import numpy as np
 
 from lucid.autograd.function import Function
-from lucid.ops._dims import normalize_dim, normalize_dims
+from lucid._dims import normalize_dim, normalize_dims
 
 
 class _Reshape(Function):

@@ -15,7 +15,7 @@ import numpy as np
 from lucid import _dtypes
 from lucid._creation import as_tensor
 from lucid.autograd.function import Function
-from lucid.ops._dims import normalize_dim
+from lucid._dims import normalize_dim
 
 
 def _shifted_exponentials(data, axis):

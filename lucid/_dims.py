@@ -33,7 +33,7 @@ def normalize_dim(dim, ndim, extra=0):
 
     Examples
     --------
-    >>> from lucid.ops._dims import normalize_dim
+    >>> from lucid._dims import normalize_dim
     >>> normalize_dim(-1, 3)
     2
     >>> normalize_dim(5, 2)
@@ -77,7 +77,7 @@ def normalize_dims(dims, ndim):
 
     Examples
     --------
-    >>> from lucid.ops._dims import normalize_dims
+    >>> from lucid._dims import normalize_dims
     >>> normalize_dims((-1, 0), 3)
     (0, 2)
     >>> normalize_dims(None, 2)

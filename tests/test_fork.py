@@ -19,7 +19,7 @@ import lucid
 from lucid._ext import _openmp_helpers
 from lucid.nn.functional import kl_div
 
-from conftest import random_distributions, reference_losses
+from references import random_distributions, reference_losses
 
 TIMEOUT = 60
 # Large enough that two threads are used (the kernels run small inputs serially).

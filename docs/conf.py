@@ -5,7 +5,10 @@ guides are ``.rst`` pages whose ``>>>`` examples pytest runs as doctests (so
 Sphinx runs none of them). The ``--help`` text of ``python -m lucid.eval`` is
 written into the API pages' generated folder here. Build with
 
-    sphinx-build -W --keep-going -b html docs docs/_build/html
+    pip install -e ".[docs]" && sphinx-build -W --keep-going -b html docs docs/_build/html
+
+and open docs/_build/html/index.html: MathJax comes with the build, so the
+pages, formulas included, read without a network.
 """
 import os
 
@@ -47,6 +50,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # Copies MathJax 3 into _static and points the pages at it: formulas render offline.
+    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_copybutton",
@@ -91,8 +96,7 @@ if os.environ.get("LUCID_DOCS_INTERSPHINX") == "1":
         "numpy": ("https://numpy.org/doc/stable", None),
     }
 
-# MathJax is loaded by the reader's browser from its default location; set
-# LUCID_MATHJAX_PATH to a local copy to render math offline (the screenshot
-# script in docs/_tools does this).
+# The pages load the MathJax that sphinx-mathjax-offline copies into the build;
+# LUCID_MATHJAX_PATH points them at another copy instead.
 if os.environ.get("LUCID_MATHJAX_PATH"):
     mathjax_path = os.environ["LUCID_MATHJAX_PATH"]

@@ -8,6 +8,9 @@ Two conversions sit at the centre and every other function builds on them:
   views are read in place), which is what lucid's functions use for their
   array-like arguments.
 
+Both check their input in one place (``_to_array``): it is the only way from
+an array-like to a tensor, since ``Tensor`` itself wraps only numpy arrays.
+
 Random numbers come from one module-level ``numpy.random.Generator``, reseeded
 by :func:`manual_seed`.
 """
@@ -17,6 +20,7 @@ import reprlib
 import numpy as np
 
 from lucid import _dtypes
+from lucid._dims import int_tuple_argument
 from lucid._tensor import Tensor
 
 _generator = np.random.default_rng()
@@ -58,12 +62,12 @@ def tensor(data, dtype=None, requires_grad=False):
     >>> lucid.tensor(0.5, dtype=lucid.float64, requires_grad=True)
     Tensor(0.5, dtype=float64, requires_grad=True)
     """
-    array = _to_array(data, "data")
-    return Tensor(np.array(array, dtype=_dtypes.to_dtype(dtype)), requires_grad=requires_grad)
+    dtype = _dtypes.to_dtype(dtype)
+    return Tensor(np.array(_to_array(data, "data", dtype), dtype=dtype), requires_grad=requires_grad)
 
 
-def as_tensor(obj, name="input"):
-    """Return `obj` as a Tensor, without copying numpy data.
+def as_tensor(obj, name="input", *, dtype=None):
+    """Return `obj` as a Tensor, without copying numpy data of the wanted dtype.
 
     Parameters
     ----------
@@ -74,6 +78,10 @@ def as_tensor(obj, name="input"):
         Python numbers and nested lists follow :func:`tensor`'s dtype rules.
     name : str, default "input"
         The argument's name, used in error messages.
+    dtype : dtype or str, optional
+        Convert to this dtype (a Tensor by the differentiable ``to``; Python
+        numbers straight from their exact values). By default `obj` keeps its
+        dtype.
 
     Returns
     -------
@@ -84,7 +92,7 @@ def as_tensor(obj, name="input"):
     TypeError
         If `obj` is not numeric: None, strings, bytes, dicts, other objects,
         ragged lists, object or complex arrays; or a masked array (its mask
-        would be ignored).
+        would be ignored); or if `dtype` is not a supported dtype.
     Exception
         Whatever an object's own ``__array__`` raises, unchanged.
 
@@ -100,10 +108,12 @@ def as_tensor(obj, name="input"):
     Traceback (most recent call last):
     ...
     TypeError: x must be a Tensor or array-like of numbers, got str 'abc'
+    >>> lucid.as_tensor([0.1], dtype=lucid.float64).item()
+    0.1
     """
-    if isinstance(obj, Tensor):
-        return obj
-    return Tensor(_to_array(obj, name))
+    dtype = _dtypes.to_dtype(dtype)
+    tensor = obj if isinstance(obj, Tensor) else Tensor(_to_array(obj, name, dtype))
+    return tensor if dtype is None else tensor.to(dtype)
 
 
 def from_numpy(array):
@@ -138,8 +148,12 @@ def from_numpy(array):
     return Tensor(_to_array(array, "array"))
 
 
-def _to_array(obj, name):
-    """Convert `obj` to a numeric ndarray, never copying numpy data."""
+def _to_array(obj, name, dtype=None):
+    """Convert `obj` to a numeric ndarray, never copying numpy data.
+
+    `dtype` (resolved) reaches only Python numbers, which are converted to it
+    from their exact values; the caller casts anything else.
+    """
     if isinstance(obj, Tensor):
         array = obj._data
     elif isinstance(obj, np.ma.MaskedArray):
@@ -151,22 +165,25 @@ def _to_array(obj, name):
     elif isinstance(obj, np.generic):
         array = np.asarray(obj)
     elif _dtypes.is_python_scalar(obj) or isinstance(obj, (list, tuple)):
-        array = _from_python(obj, name)
+        array = _from_python(obj, name, dtype)
     elif obj is None or isinstance(obj, (str, bytes, dict, set)):
         raise _not_numeric(obj, name)
     else:
         array = _from_array_like(obj, name)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in _dtypes.REAL_KINDS:
         raise _not_numeric(obj, name, array.dtype)
     return array
 
 
-def _from_python(obj, name):
-    """Nested Python numbers, with the default dtypes: float32 for floats, int64 for ints."""
+def _from_python(obj, name, dtype=None):
+    """Nested Python numbers, as `dtype` or with the defaults: float32 for floats, int64 for ints."""
     try:
         array = np.array(obj)
     except (ValueError, OverflowError, TypeError) as error:
         raise _not_numeric(obj, name, detail=str(error)) from None
+    if dtype is not None and array.dtype.kind in _dtypes.REAL_KINDS:
+        # Cast once, from the exact values: through float32 first, 0.1 would lose digits a float64 keeps.
+        return array.astype(dtype)
     if array.dtype == np.float64:
         return array.astype(_dtypes.float32)
     if array.dtype.kind == "i":
@@ -202,13 +219,6 @@ def _dtype_or(dtype, default):
     return default if dtype is None else _dtypes.to_dtype(dtype)
 
 
-def _shape(size):
-    """Accept both ``zeros(2, 3)`` and ``zeros((2, 3))``."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    return tuple(int(n) for n in size)
-
-
 def zeros(*size, dtype=None, requires_grad=False):
     """Create a tensor filled with zeros.
 
@@ -231,7 +241,7 @@ def zeros(*size, dtype=None, requires_grad=False):
     Tensor([[0., 0., 0.],
             [0., 0., 0.]])
     """
-    return full(_shape(size), 0, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
+    return full(int_tuple_argument(size), 0, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
@@ -254,7 +264,7 @@ def ones(*size, dtype=None, requires_grad=False):
     >>> lucid.ones(2, dtype=lucid.int64)
     Tensor([1, 1], dtype=int64)
     """
-    return full(_shape(size), 1, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
+    return full(int_tuple_argument(size), 1, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
@@ -352,7 +362,7 @@ def randn(*size, dtype=None, requires_grad=False):
     >>> lucid.randn(2, 3).shape
     (2, 3)
     """
-    samples = _generator.standard_normal(_shape(size))
+    samples = _generator.standard_normal(int_tuple_argument(size))
     return tensor(samples, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
 
 
@@ -377,7 +387,7 @@ def rand(*size, dtype=None, requires_grad=False):
     >>> bool((values >= 0).all() and (values < 1).all())
     True
     """
-    samples = _generator.random(_shape(size))
+    samples = _generator.random(int_tuple_argument(size))
     return tensor(samples, dtype=_dtype_or(dtype, _dtypes.float32), requires_grad=requires_grad)
 
 

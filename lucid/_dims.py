@@ -1,4 +1,4 @@
-"""Checking and normalising dimension arguments, shared by every op that takes ``dim``.
+"""Checking and normalising dimension and shape arguments, shared by the ops and the creation functions.
 
 Errors follow the reference framework's wording, so a user who knows its
 messages recognises lucid's.
@@ -93,3 +93,40 @@ def normalize_dims(dims, ndim):
             raise RuntimeError(f"dim {dim} appears multiple times in the list of dims")
     # A 0-d tensor has no axis to reduce: dim 0 / -1 name the tensor itself.
     return tuple(sorted(normalized)) if ndim else ()
+
+
+def int_tuple_argument(args):
+    """Return the ``*args`` of ``zeros(2, 3)``, ``reshape(2, 3)`` or ``permute(1, 0)`` as a tuple of ints.
+
+    Parameters
+    ----------
+    args : tuple
+        The positional arguments: ints, or a single tuple or list of ints
+        (``zeros((2, 3))`` is ``zeros(2, 3)``).
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    TypeError
+        If an entry is not an integer (``int()`` of a float would truncate it).
+
+    Examples
+    --------
+    >>> from lucid._dims import int_tuple_argument
+    >>> int_tuple_argument((2, 3)), int_tuple_argument(([2, 3],)), int_tuple_argument(())
+    ((2, 3), (2, 3), ())
+    >>> int_tuple_argument((2.5,))
+    Traceback (most recent call last):
+    ...
+    TypeError: sizes and dims must be integers, got float 2.5
+    """
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    try:
+        return tuple(operator.index(n) for n in args)
+    except TypeError:
+        bad = next(n for n in args if not hasattr(type(n), "__index__"))
+        raise TypeError(f"sizes and dims must be integers, got {type(bad).__name__} {bad!r}") from None

@@ -35,7 +35,7 @@ int64 = np.dtype("int64")
 bool = np.dtype("bool")  # noqa: A001 - the public name mirrors the reference framework
 
 # Kinds a tensor may hold: bool, signed and unsigned integers, floats.
-_REAL_KINDS = "biuf"
+REAL_KINDS = "biuf"
 # Order of kinds used by the weak-scalar rule.
 _KIND_RANK = {"b": 0, "i": 1, "u": 1, "f": 2}
 _DEFAULT_FOR_RANK = {0: bool, 1: int64, 2: float32}
@@ -75,7 +75,7 @@ def to_dtype(dtype):
         resolved = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be a lucid/numpy dtype or its name, got {dtype!r}") from None
-    if resolved.kind not in _REAL_KINDS:
+    if resolved.kind not in REAL_KINDS:
         raise TypeError(
             f"dtype must be a real numeric dtype such as float32 or int64, got {resolved}"
         )

@@ -31,18 +31,23 @@ class _VersionCounter:
 class Tensor:
     """A multi-dimensional array that can record operations for autograd.
 
-    Users create tensors with :func:`lucid.tensor` (copies) or
-    :func:`lucid.from_numpy` (shares memory); the constructor is internal.
+    Users create tensors with :func:`lucid.tensor` (copies),
+    :func:`lucid.as_tensor` or :func:`lucid.from_numpy` (share numpy memory),
+    which check and convert array-likes; the constructor only wraps a numpy
+    array that is already what the tensor holds.
 
     Parameters
     ----------
     data : numpy.ndarray
-        Wrapped as is, without a copy.
+        Wrapped as is, without a copy; bool, integer or floating point.
     requires_grad : bool, default False
         Whether operations on this tensor are recorded for autograd.
 
     Raises
     ------
+    TypeError
+        If `data` is not a numpy array, or holds neither numbers nor bools
+        (strings, objects, complex numbers).
     RuntimeError
         If `requires_grad` is True and `data` is not floating point.
 
@@ -72,7 +77,13 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False):
-        self._data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        # Converting here too would make a second, unchecked way in beside as_tensor.
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"Tensor() wraps a numpy.ndarray, got {type(data).__name__}; "
+                            "convert other data with lucid.tensor or lucid.as_tensor")
+        if data.dtype.kind not in _dtypes.REAL_KINDS:
+            raise TypeError(f"a Tensor holds bools or real numbers, got an array of dtype {data.dtype}")
+        self._data = data
         self._requires_grad = False
         self.grad = None
         self.grad_fn = None

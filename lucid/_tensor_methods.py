@@ -18,16 +18,7 @@ import numpy as np
 from lucid import _dtypes
 from lucid._tensor import Tensor
 from lucid.autograd import engine
-from lucid.ops import (
-    arithmetic,
-    comparison,
-    conversion,
-    elementwise,
-    indexing,
-    inplace,
-    reduction,
-    shape,
-)
+from lucid.ops import arithmetic, comparison, conversion, elementwise, indexing, inplace, reduction, shape
 
 
 def _reversed_dims(self):

@@ -1,4 +1,5 @@
 """The backward engine: accumulation, graph lifetime, the errors it raises, depth and the Function API."""
+import re
 import tracemalloc
 
 import numpy as np
@@ -53,6 +54,20 @@ def test_backward_with_a_gradient_of_the_wrong_shape_raises():
     x = lucid.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of \(3,\)"):
         (x * 2).backward(lucid.ones(3))
+
+
+@pytest.mark.parametrize("bad, shown", [(["a"], "list ['a']"), ("ab", "str 'ab'"), ({0: 1.0}, "dict {0: 1.0}")])
+def test_backward_with_a_non_numeric_gradient_raises_type_error_naming_it(bad, shown):
+    x = lucid.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match=re.escape(f"must be a Tensor or array-like of numbers, got {shown}")):
+        (x * 2).backward(bad)
+
+
+def test_backward_converts_python_numbers_to_the_outputs_dtype_from_their_exact_values():
+    # Through float32 first, 0.1 would arrive as 0.10000000149011612.
+    x = lucid.tensor([1.0, 2.0], dtype=lucid.float64, requires_grad=True)
+    (x * 1.0).backward([0.1, 0.3])
+    assert x.grad.dtype == np.float64 and x.grad.tolist() == [0.1, 0.3]
 
 
 def test_backward_of_a_tensor_that_does_not_require_grad_raises():

@@ -201,3 +201,59 @@ def test_arange_values_and_dtype(args, expected, dtype):
 def test_an_unknown_dtype_is_refused():
     with pytest.raises(TypeError, match="dtype"):
         lucid.zeros(2, dtype="complex64")
+
+
+@pytest.mark.parametrize("data, shown", [("abc", "str"), ([1.0], "list"), (1.0, "float"), (lucid.ones(1), "Tensor")])
+def test_the_constructor_wraps_only_numpy_arrays(data, shown):
+    with pytest.raises(TypeError, match=f"wraps a numpy.ndarray, got {shown};.*lucid.as_tensor"):
+        lucid.Tensor(data)
+
+
+@pytest.mark.parametrize("dtype", ["<U3", object, np.complex128])
+def test_the_constructor_refuses_arrays_of_anything_but_bools_and_real_numbers(dtype):
+    with pytest.raises(TypeError, match=f"got an array of dtype {np.dtype(dtype)}"):
+        lucid.Tensor(np.zeros(2, dtype=dtype))
+
+
+def test_a_requested_dtype_converts_python_floats_from_their_exact_values():
+    # float32 first would turn 0.1 into 0.10000000149011612 and 1e-300 into 0.
+    assert lucid.tensor(0.1, dtype=lucid.float64).item() == 0.1
+    assert lucid.tensor([0.1, 1e-300], dtype="float64").tolist() == [0.1, 1e-300]
+    assert lucid.as_tensor([0.1], dtype=lucid.float64).tolist() == [0.1]
+    assert lucid.tensor(0.1).item() == float(np.float32(0.1))  # the default stays float32
+
+
+def test_as_tensor_with_a_dtype_shares_an_array_that_has_it_and_casts_one_that_does_not():
+    a = np.arange(3.0)
+    assert lucid.as_tensor(a, dtype=np.float64).numpy() is a
+    cast = lucid.as_tensor(a, dtype="float32")
+    assert cast.dtype == np.float32 and cast.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_as_tensor_with_a_dtype_casts_a_tensor_differentiably():
+    leaf = lucid.ones(2, requires_grad=True)
+    wide = lucid.as_tensor(leaf, dtype=lucid.float64)
+    (wide * 3.0).sum().backward()
+    assert wide.dtype == np.float64 and leaf.grad.dtype == np.float32 and leaf.grad.tolist() == [3.0, 3.0]
+
+
+def test_as_tensor_refuses_strings_even_when_a_float_dtype_could_parse_them():
+    with pytest.raises(TypeError, match=r"got list \['1.5'\]"):
+        lucid.as_tensor(["1.5"], dtype=lucid.float64)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: lucid.zeros(2.5),
+    lambda: lucid.randn(2, 1.0),
+    lambda: lucid.arange(6).reshape(2.0, 3),
+    lambda: lucid.zeros(2, 3).permute(1.0, 0),
+])
+def test_sizes_and_dims_that_are_not_integers_raise_type_error_naming_them(make):
+    # int() would truncate 2.5 to a tensor of two elements.
+    with pytest.raises(TypeError, match=r"must be integers, got float (2\.5|1\.0|2\.0)"):
+        make()
+
+
+def test_sizes_may_be_numpy_integers_or_integer_tensors():
+    assert lucid.zeros(np.int64(2), lucid.tensor(3)).shape == (2, 3)
+    assert lucid.arange(6).reshape([np.int32(3), 2]).shape == (3, 2)

@@ -11,6 +11,7 @@ into a result that leaves ``.grad`` alone.
 
 import numpy as np
 
+from lucid._creation import as_tensor
 from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 
@@ -164,9 +165,8 @@ def _call_backward(node, gradient):
         if edge is None or result is None:
             checked.append(None)
             continue
-        if not isinstance(result, Tensor):
-            result = Tensor(np.asarray(result))
         shape, dtype = meta
+        result = as_tensor(result, f"gradient {index} returned by {node.name()}")
         if result.shape != shape:
             # Not summed silently: a vjp that broadcast must unbroadcast itself.
             raise RuntimeError(
@@ -203,7 +203,8 @@ class _LeafGradAccumulator:
         elif leaf.grad is None:
             leaf.grad = Tensor(self._adopt_or_copy(gradient._data))
         else:
-            leaf.grad = Tensor(leaf.grad._data + gradient._data)
+            # np.asarray: the sum of two 0-d arrays is a numpy scalar.
+            leaf.grad = Tensor(np.asarray(leaf.grad._data + gradient._data))
 
     def _adopt_or_copy(self, array):
         exclusive = (array.base is None and array.flags.writeable
@@ -258,11 +259,10 @@ def _seed(index, tensor, gradient):
         if tensor.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         return Tensor(np.ones(tensor.shape, dtype=tensor.dtype))
-    if not isinstance(gradient, Tensor):
-        gradient = Tensor(np.asarray(gradient))
+    gradient = as_tensor(gradient, f"the gradient of output {index}", dtype=tensor.dtype)
     if gradient.shape != tensor.shape:
         raise RuntimeError(
             f"Mismatch in shape: grad_output[{index}] has a shape of {gradient.shape} and "
             f"output[{index}] has a shape of {tensor.shape}."
         )
-    return gradient if gradient.dtype == tensor.dtype else gradient.to(tensor.dtype)
+    return gradient

@@ -140,7 +140,8 @@ class _Max(Function):
         # Ties share the gradient evenly, as in the reference framework.
         value = np.max(x._data)
         ties = (x._data == value) | (np.isnan(x._data) & np.isnan(value))
-        return grad * Tensor((ties / np.count_nonzero(ties)).astype(x.dtype))
+        # np.asarray: on a 0-d input the division gives a numpy scalar.
+        return grad * Tensor(np.asarray(ties / np.count_nonzero(ties), dtype=x.dtype))
 
 
 def max(x, dim=None, keepdim=False):

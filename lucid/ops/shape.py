@@ -9,7 +9,7 @@ reshaping of the gradient.
 import numpy as np
 
 from lucid.autograd.function import Function
-from lucid._dims import normalize_dim, normalize_dims
+from lucid._dims import int_tuple_argument, normalize_dim, normalize_dims
 
 
 class _Reshape(Function):
@@ -44,13 +44,6 @@ class _Squeeze(_Reshape):
     """A reshape named for what it does, so ``grad_fn`` reads ``<SqueezeBackward>``."""
 
 
-def _shape_argument(shape):
-    """Accept both ``reshape(2, 3)`` and ``reshape((2, 3))``."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(n) for n in shape)
-
-
 def reshape(x, *shape):
     """Return `x` with a new shape and the same elements (a view when possible).
 
@@ -76,7 +69,7 @@ def reshape(x, *shape):
     Tensor([[0, 1, 2],
             [3, 4, 5]], dtype=int64)
     """
-    shape = _shape_argument(shape)
+    shape = int_tuple_argument(shape)
     return x if shape == x.shape else _Reshape.apply(x, shape)
 
 
@@ -108,7 +101,7 @@ def view(x, *shape):
     >>> x
     Tensor([1., 0., 0., 0.])
     """
-    return _View.apply(x, _shape_argument(shape))
+    return _View.apply(x, int_tuple_argument(shape))
 
 
 class _Permute(Function):
@@ -146,7 +139,7 @@ def permute(x, *dims):
     >>> lucid.zeros(2, 3, 4).permute(2, 0, 1).shape
     (4, 2, 3)
     """
-    dims = _shape_argument(dims)
+    dims = int_tuple_argument(dims)
     if len(dims) != x.ndim:
         raise RuntimeError(f"permute(): number of dims {len(dims)} does not match the tensor's {x.ndim}")
     normalize_dims(dims, x.ndim)  # raises on a repeated dimension

@@ -51,7 +51,7 @@ def _positive(kind, name):
 
 def build_parser():
     """The argument parser of ``python -m lucid.eval``."""
-    parser = _OneLineParser(prog=f"python -m {PROG}", description=DESCRIPTION,
+    parser = _OneLineParser(prog="lucid-eval", description=DESCRIPTION,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("student", nargs="?", metavar="STUDENT",
                         help="the student's outputs: .npy, or .npz with --key")

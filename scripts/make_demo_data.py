@@ -6,6 +6,9 @@ class stands about 6 above the rest); the student learned from it, so its
 logits follow the teacher's, shrunk towards 0 and with its own errors. Both are
 stored as float32 logits under the keys ``teacher`` and ``student`` of a
 compressed archive (about 0.8 MB), deterministic for a given numpy version.
+The key ``labels`` holds every input's true class (int64), the outcome the
+perplexities are measured on; the last 24 rows stand for padding and are
+labelled -100, the ignore index, so the report leaves them out.
 
 Run from the repository root::
 
@@ -16,26 +19,28 @@ import pathlib
 import numpy as np
 
 ROWS, CLASSES, SEED = 1024, 100, 20261128
+PADDING_ROWS, IGNORE_INDEX = 24, -100
 OUT = pathlib.Path(__file__).resolve().parents[1] / "lucid" / "eval" / "data" / "demo.npz"
 
 
-def teacher_and_student(rows=ROWS, classes=CLASSES, seed=SEED):
-    """Float32 logits ``(teacher, student)`` of shape ``(rows, classes)``."""
+def teacher_student_labels(rows=ROWS, classes=CLASSES, seed=SEED):
+    """Float32 logits ``(teacher, student)`` of shape ``(rows, classes)``, int64 labels."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(classes, size=rows)
     teacher = rng.standard_normal((rows, classes))
     teacher[np.arange(rows), labels] += 6.0
     # Distillation leaves the student less sure (0.8) and wrong in its own way.
     student = 0.8 * teacher + 0.7 * rng.standard_normal((rows, classes))
-    return teacher.astype(np.float32), student.astype(np.float32)
+    labels[rows - PADDING_ROWS:] = IGNORE_INDEX
+    return teacher.astype(np.float32), student.astype(np.float32), labels.astype(np.int64)
 
 
 def main():
-    teacher, student = teacher_and_student()
+    teacher, student, labels = teacher_student_labels()
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(OUT, teacher=teacher, student=student)
+    np.savez_compressed(OUT, teacher=teacher, student=student, labels=labels)
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB): teacher and student logits "
-          f"of shape {teacher.shape}")
+          f"of shape {teacher.shape}, labels of shape {labels.shape}")
 
 
 if __name__ == "__main__":

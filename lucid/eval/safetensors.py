@@ -38,7 +38,9 @@ def looks_like_safetensors(path, first_bytes):
 
 def widen_bfloat16(bits):
     """float32 values of bfloat16 ``bits`` (uint16), exactly: the bits shifted left by 16."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+    wide = bits.astype(np.uint32)
+    wide <<= 16  # in place: no second temporary of the chunk's size
+    return wide.view(np.float32)
 
 
 class SafetensorsTensor:

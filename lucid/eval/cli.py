@@ -177,10 +177,11 @@ def _plotter(path, inputs):
     if path is None:
         return None
     check_output_path(path, inputs["student"] + [inputs["teacher"]])
+    from lucid.eval.plot import plot_kl_distribution, require_matplotlib
     try:
-        from lucid.eval.plot import plot_kl_distribution
-    except ImportError as error:
-        fail(f"--plot needs matplotlib: pip install 'lucid[plot]' ({error})")
+        require_matplotlib()
+    except ImportError:
+        fail("--plot needs matplotlib, which is not installed: pip install 'lucid[plot]'")
     return lambda results: plot_kl_distribution(results, path)
 
 

@@ -95,7 +95,7 @@ def format_report(results):
 
 
 def _table(results):
-    names = _column_names([r.path for r in results])
+    names = column_names([r.path for r in results])
     widths = [max(len(name), 24) for name in names]
     lines = ["", " " * LABEL_WIDTH + "  ".join(n.rjust(w) for n, w in zip(names, widths))]
     sections = []
@@ -120,7 +120,7 @@ def _cell(show, stats):
         return "n/a"
 
 
-def _column_names(paths):
+def column_names(paths):
     """Students' file names, or whole paths where two names would look alike."""
     names = [os.path.basename(p) if p else "student" for p in paths]
     return names if len(set(names)) == len(names) else [p or "student" for p in paths]

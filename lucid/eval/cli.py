@@ -30,6 +30,11 @@ is read once for all students. Pickles, torch.save files and arrays of Python
 objects are refused, never loaded."""
 
 
+USAGE = """\
+lucid-eval [options] STUDENT [STUDENT ...] TEACHER
+       lucid-eval --demo [options]"""
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit status 2)."""
 
@@ -57,9 +62,9 @@ def _positive(kind, name):
 
 def build_parser():
     """The argument parser of ``python -m lucid.eval``."""
-    parser = _OneLineParser(prog="lucid-eval", description=DESCRIPTION,
+    parser = _OneLineParser(prog="lucid-eval", description=DESCRIPTION, usage=USAGE,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="*", metavar="STUDENT [STUDENT ...] TEACHER",
+    parser.add_argument("files", nargs="*", metavar="FILE",
                         help="the students' outputs, then the teacher's, one shape: .npy, "
                              ".npz or .safetensors (with --key when they hold several)")
     parser.add_argument("--demo", action="store_true",

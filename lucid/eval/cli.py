@@ -88,7 +88,8 @@ def build_parser():
     parser.add_argument("--reduction", choices=REDUCTIONS, default="batchmean",
                         help="batchmean: mean KL per row (default); mean: per element; sum")
     parser.add_argument("--chunk-rows", type=_positive(int, "chunk-rows"), metavar="N",
-                        help="rows of the first axis per chunk (default: about 8 MiB)")
+                        help="rows of the first axis per chunk (default: about 8 MiB of each "
+                             "file, at least 256 rows up to 32 MiB)")
     parser.add_argument("--per-row", metavar="OUT",
                         help="write the per-row KL (float64, shape N, ...) to this .npy file; "
                              "with several students an .npz keyed student0, student1, ...")
@@ -181,7 +182,8 @@ def _plotter(path, inputs):
     """The function that draws ``--plot``, checked before any work (None without it)."""
     if path is None:
         return None
-    check_output_path(path, inputs["student"] + [inputs["teacher"]])
+    files = [*inputs["student"], inputs["teacher"], inputs.get("labels")]
+    check_output_path(path, [f for f in files if f is not None], "plot")
     from lucid.eval.plot import plot_kl_distribution, require_matplotlib
     try:
         require_matplotlib()

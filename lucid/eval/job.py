@@ -1,9 +1,11 @@
-"""The evaluation job: KL(teacher || student) per row over two arrays, chunk by chunk.
+"""The evaluation job: students compared with a teacher row by row, chunk by chunk.
 
-:func:`evaluate` is what ``python -m lucid.eval`` runs. It checks every option
-before reading any data, reads both inputs in chunks of rows (so files larger
-than memory work), runs the fused row kernel on each chunk on this machine's
-cores or, with ``scheduler``, on a Dask cluster, and reduces the per-row values.
+:func:`evaluate` is what ``lucid-eval`` runs. It checks every option
+before reading any data, reads the inputs in chunks of rows (so files larger
+than memory work; the teacher's chunk once for every student), compares them
+on this machine's cores or, with ``scheduler``, on a Dask cluster
+(:mod:`lucid.eval.rows`), and computes the report's statistics over all rows
+(:mod:`lucid.eval.stats`).
 """
 import dataclasses
 import math
@@ -28,6 +30,10 @@ REDUCTIONS = ("batchmean", "mean", "sum")
 # and both cores get work, small enough that two chunks are a small fraction
 # of the memory the job promises to stay under.
 CHUNK_BYTES = 8 * 2**20
+# Rows of wide inputs (a 32000-token vocabulary: 65 rows in 8 MiB) are taken at
+# least this many at a time, up to MAX_CHUNK_BYTES: every chunk costs each
+# thread a fork and a join, which a busy machine makes slow.
+MIN_CHUNK_ROWS, MAX_CHUNK_BYTES = 256, 32 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +122,8 @@ def evaluate(student, teacher, *, student_key=None, teacher_key=None, labels=Non
         ``reduction`` ("batchmean", "mean", "sum"; default "batchmean"),
         ``ignore_index`` (default -100: rows with this label are left out),
         ``chunk_rows`` (rows of the first axis per chunk; default about
-        8 MiB of each input), ``threads`` (default: lucid's thread count),
+        8 MiB of each input, at least 256 rows up to 32 MiB), ``threads``
+        (default: lucid's thread count),
         ``scheduler`` (a ``dask.distributed`` scheduler address).
 
     Returns
@@ -175,9 +182,10 @@ def evaluate(student, teacher, *, student_key=None, teacher_key=None, labels=Non
         raise InputError("give at least one student")
     options = Options(**options)
     inputs = [*students, teacher] + ([] if labels is None else [labels])
-    for path in (per_row_path, per_row_stats_path):
+    for path, what in [(per_row_path, "per-row output"),
+                       (per_row_stats_path, "per-row stats output")]:
         if path is not None:
-            check_output_path(path, inputs)
+            check_output_path(path, inputs, what)
     with ExitStack() as stack:
         roles = [f"student {i + 1}" if len(students) > 1 else "student"
                  for i in range(len(students))]
@@ -288,27 +296,30 @@ def _common_shape(sources, label_source):
 
 def _default_chunk_rows(sources):
     row_bytes = max(math.prod(s.shape[1:]) * s.dtype.itemsize for s in sources)
-    return max(1, CHUNK_BYTES // row_bytes)
+    rows = CHUNK_BYTES // row_bytes
+    if rows < MIN_CHUNK_ROWS:
+        rows = min(MIN_CHUNK_ROWS, MAX_CHUNK_BYTES // row_bytes)
+    return max(1, rows)
 
 
-def check_output_path(path, inputs):
-    """Fail before any work if an output file could not be written where asked."""
+def check_output_path(path, inputs, what="per-row output"):
+    """Fail before any work if the output ``what`` could not be written at ``path``."""
     path = os.fspath(path)
     if not path:
-        raise InputError("per-row output path is empty")
+        raise InputError(f"{what} path is empty")
     if os.path.isdir(path):
-        raise InputError(f"per-row output {path!r} is a directory")
+        raise InputError(f"{what} {path!r} is a directory")
     # A regular file is replaced through a symbolic link's target, in its directory.
     directory = os.path.dirname(os.path.realpath(path))
     if os.path.exists(path) and not os.path.isfile(path):
         # A FIFO or a device is written into, not replaced: it must be writable itself.
         if not os.access(path, os.W_OK):
-            raise InputError(f"per-row output {path!r} is not writable")
+            raise InputError(f"{what} {path!r} is not writable")
     elif not os.path.isdir(directory):
-        raise InputError(f"per-row output {path!r}: directory {directory!r} does not exist")
+        raise InputError(f"{what} {path!r}: directory {directory!r} does not exist")
     elif not os.access(directory, os.W_OK):
-        raise InputError(f"per-row output {path!r}: directory {directory!r} is not writable")
+        raise InputError(f"{what} {path!r}: directory {directory!r} is not writable")
     for source in inputs:
         if (not isinstance(source, np.ndarray) and os.path.exists(path)
                 and os.path.exists(source) and os.path.samefile(path, source)):
-            raise InputError(f"per-row output {path!r} is an input file; it would be replaced")
+            raise InputError(f"{what} {path!r} is an input file; it would be replaced")

@@ -232,3 +232,17 @@ def test_per_row_stats_file(rng, tmp_path):
     np.testing.assert_allclose(saved["nll_student"][0][used], nll_q[used], rtol=1e-12)
     assert np.isnan(saved["nll_student"][0][~used]).all()
     np.testing.assert_allclose(saved["delta_p"][1][used], 0, atol=0)
+
+
+def test_the_streaming_metric_and_the_report_agree(rng):
+    from lucid.metrics import KLDivergence
+    student, teacher, labels = data(rng, (240, 16))
+    used = labels != -100
+    metric = KLDivergence()
+    log_q, p = log_softmax(student, -1), np.exp(log_softmax(teacher, -1))
+    for start in range(0, 240, 50):  # the rows in use, in batches
+        rows = slice(start, start + 50)
+        metric.update(log_q[rows][used[rows]], p[rows][used[rows]])
+    result = evaluate(student, teacher, labels=labels)
+    assert result.kl == pytest.approx(metric.compute(), rel=1e-12)
+    assert result.stats["kld_mean"] == pytest.approx(metric.compute(), rel=1e-12)

@@ -49,3 +49,7 @@ def test_python_dash_m_still_runs_from_another_folder(tmp_path, argv):
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert '"rows": 1024' in done.stdout
+
+
+def test_docs_front_page_shows_the_same_first_command():
+    assert "   pip install . && lucid-eval --demo\n" in (ROOT / "docs" / "index.rst").read_text()

@@ -9,11 +9,23 @@ import pytest
 
 from lucid.eval import evaluate, main
 
-safetensors_numpy = pytest.importorskip("safetensors.numpy")
+ST_DTYPES = {"<f2": "F16", "<f4": "F32", "<f8": "F64", "|i1": "I8", "<u2": "U16", "<i4": "I32",
+             "<i8": "I64"}
 
 
 def save_st(path, **tensors):
-    safetensors_numpy.save_file(tensors, str(path))
+    """A .safetensors file as the format's description says: a length, a JSON header, the
+    little-endian C-order buffers, back to back."""
+    header, offset, buffers = {}, 0, []
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": ST_DTYPES[array.dtype.str], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        buffers.append(data)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(buffers))
     return str(path)
 
 
@@ -56,6 +68,15 @@ def test_bfloat16_safetensors_are_widened_exactly(rng, tmp_path):
     opened = open_array(str(tmp_path / "t.safetensors"), role="teacher")
     np.testing.assert_array_equal(opened.read(0, 150), teacher.to(torch.float32).numpy())
     assert opened.dtype == np.float32
+
+
+def test_files_of_the_safetensors_package_are_read(rng, tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    student, teacher = (a.astype(np.float32) for a in logits(rng))
+    safetensors_numpy.save_file({"logits": student, "other": teacher[:3]},
+                                str(tmp_path / "s.safetensors"))
+    result = evaluate(str(tmp_path / "s.safetensors"), teacher, student_key="logits")
+    np.testing.assert_array_equal(result.per_row, evaluate(student, teacher).per_row)
 
 
 def test_key_picks_a_tensor_of_a_safetensors_file(rng, tmp_path, capsys):

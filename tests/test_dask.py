@@ -10,8 +10,9 @@ distributed = pytest.importorskip("distributed")
 
 import lucid.dask  # noqa: E402  (after the skips: it needs Dask)
 from lucid.eval import InputError, evaluate, main  # noqa: E402
-from lucid.eval.cluster import per_row_on_cluster  # noqa: E402
+from lucid.eval.cluster import rows_on_cluster  # noqa: E402
 from lucid.eval.job import Options  # noqa: E402
+from lucid.eval.rows import RowBuffers  # noqa: E402
 from lucid.eval.sources import open_array  # noqa: E402
 from lucid.metrics import KLDivergence, kl_div_per_row  # noqa: E402
 from lucid.nn.functional import kl_div  # noqa: E402
@@ -107,8 +108,9 @@ def test_file_a_worker_cannot_read_raises_input_error(client, tmp_path):
     teacher = SimpleNamespace(origin=(str(tmp_path / "gone.npy"), None, "teacher"),
                               shape=(10, 3), dtype=np.dtype(np.float64))
     with pytest.raises(InputError, match="teacher .*gone.npy.*: no such file"):
-        per_row_on_cluster(client.scheduler.address, [student, teacher], np.empty(10), 5,
-                           Options(), show_progress=False)
+        rows_on_cluster(client.scheduler.address, [student, teacher], None,
+                        RowBuffers(1, (10,), with_labels=False), 5, Options(),
+                        show_progress=False)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "none"])

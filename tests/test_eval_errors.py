@@ -69,7 +69,7 @@ def test_unreadable_file(capsys, good, monkeypatch):
 
 def test_file_that_is_neither_npy_nor_npz(capsys, good, tmp_path):
     fails(capsys, [save_raw(tmp_path, "x.npy", b"a,b\n1,2\n"), good[1]],
-          "neither a .npy file nor a .npz archive")
+          "neither a .npy file, a .npz archive nor a .safetensors file")
 
 
 def test_corrupt_npy_header(capsys, good, tmp_path):

@@ -3,26 +3,29 @@
 Workers open the input files themselves, by path, one chunk of rows each, so
 no input data passes through this process or the scheduler: the files must be
 readable at the same path on every worker (a shared file system, or one
-machine). Each chunk runs :func:`lucid.dask.kl_div_per_row`; only the per-row
-values (8 bytes a row) come back, and are reduced here exactly as on one
-machine, so both give bitwise the same answer.
+machine). Each task reads its chunk of the teacher once, compares it with the
+same chunk of every student (:func:`lucid.eval.rows.compare_chunk`, as on one
+machine) and sends back only the per-row values, which are reduced here
+exactly as on one machine, so both give bitwise the same report.
+
+The client is this job's own, never the process's default one: every call
+goes through it (``client.submit``, and ``as_completed`` on its event loop),
+so a job works whether or not another client exists.
 """
 import contextlib
 
 import numpy as np
 
 from lucid.eval.report import progress_bar
+from lucid.eval.rows import compare_chunk
 from lucid.eval.sources import InputError, open_array
 
 
-def per_row_on_cluster(address, sources, per_row, chunk_rows, options, show_progress):
-    """Fill ``per_row`` on the cluster at ``address``; return the workers' thread count."""
+def rows_on_cluster(address, sources, label_source, buffers, chunk_rows, options,
+                    show_progress):
+    """Fill ``buffers`` on the cluster at ``address``; return the workers' thread count."""
     try:
-        import dask
-        import dask.array as da
         from distributed import as_completed
-
-        import lucid.dask
     except ImportError:
         raise InputError("a Dask scheduler needs Dask: pip install 'lucid[dask]'") from None
     try:
@@ -30,21 +33,23 @@ def per_row_on_cluster(address, sources, per_row, chunk_rows, options, show_prog
     except (OSError, TimeoutError, ValueError) as error:
         raise InputError(f"cannot connect to the Dask scheduler at {address!r} "
                          f"({' '.join(str(error).split())})") from None
+    rows = buffers.kl.shape[1]
     with client:
-        bounds = [(start, min(start + chunk_rows, per_row.shape[0]))
-                  for start in range(0, per_row.shape[0], chunk_rows)]
-        student, teacher = (_dask_rows(da, dask, source, bounds) for source in sources)
-        lazy = lucid.dask.kl_div_per_row(student, teacher, student_kind=options.student_kind,
-                                         teacher_kind=options.teacher_kind,
-                                         temperature=options.temperature)
-        futures = client.compute(list(lazy.to_delayed().ravel()))
-        where = dict(zip(futures, bounds))
-        with progress_bar(show_progress, per_row.shape[0]) as bar:
-            # Blocks land in any order; each goes to its own rows, so the
-            # per-row array, and the reduction over it, do not depend on it.
-            for future in as_completed(futures):
-                start, stop = where[future]
-                per_row[start:stop] = future.result()
+        origins = [_origin(client, source) for source in sources]
+        labels = None if label_source is None else _origin(client, label_source)
+        futures = {}
+        for start in range(0, rows, chunk_rows):
+            stop = min(start + chunk_rows, rows)
+            future = client.submit(compare_on_worker, origins, labels, start, stop, options,
+                                   pure=False)
+            futures[future] = (start, stop)
+        with progress_bar(show_progress, rows) as bar:
+            # Chunks land in any order; each goes to its own rows, so the
+            # per-row arrays, and the statistics over them, do not depend on it.
+            for future in as_completed(list(futures), loop=client.loop):
+                start, stop = futures[future]
+                comparison, used = future.result()
+                buffers.store(start, stop, comparison, used)
                 bar.update(stop - start)
         return sum(client.nthreads().values())
 
@@ -66,19 +71,29 @@ def _connect(address):
     return ClosingClient(address, timeout="10s", set_as_default=False)
 
 
-def _dask_rows(da, dask, source, bounds):
-    """A Dask array of ``source`` in chunks of rows ``bounds``, read on the workers."""
-    if source.origin is None:
-        return da.from_array(source.read(0, source.shape[0]),
-                             chunks=([b - a for a, b in bounds], *source.shape[1:]))
-    chunks = [da.from_delayed(dask.delayed(read_rows, pure=True)(source.origin, start, stop),
-                              shape=(stop - start, *source.shape[1:]), dtype=source.dtype)
-              for start, stop in bounds]
-    return da.concatenate(chunks)
+def _origin(client, source):
+    """How a worker gets ``source``: its path to reopen, or the array itself, scattered once."""
+    if source.origin is not None:
+        return source.origin
+    return client.scatter(np.asarray(source.read(0, source.shape[0])), broadcast=True)
+
+
+def compare_on_worker(origins, labels_origin, start, stop, options):
+    """Rows ``start:stop`` of every student against the teacher's, on a worker.
+
+    ``origins`` (students then teacher) and ``labels_origin`` are the
+    arguments that reopen a file (:func:`lucid.eval.sources.open_array`), or
+    arrays.
+    """
+    chunks = [read_rows(origin, start, stop) for origin in origins]
+    labels = None if labels_origin is None else read_rows(labels_origin, start, stop)
+    return compare_chunk(chunks[:-1], chunks[-1], labels, options, start)
 
 
 def read_rows(origin, start, stop):
-    """Rows ``start:stop`` of the array that ``open_array(*origin)`` opens, in memory."""
+    """Rows ``start:stop`` of ``origin``: an array, or what ``open_array(*origin)`` opens."""
+    if isinstance(origin, np.ndarray):
+        return origin[start:stop]
     with contextlib.closing(open_array(*origin)) as source:
-        # A copy: a task's result outlives the file's map and may travel.
+        # A copy: the file's map is closed when this returns.
         return np.array(source.read(start, stop))

@@ -1,9 +1,11 @@
-"""The evaluation job: KL(teacher || student) per row over two arrays, chunk by chunk.
+"""The evaluation job: students compared with a teacher row by row, chunk by chunk.
 
-:func:`evaluate` is what ``python -m lucid.eval`` runs. It checks every option
-before reading any data, reads both inputs in chunks of rows (so files larger
-than memory work), runs the fused row kernel on each chunk on this machine's
-cores or, with ``scheduler``, on a Dask cluster, and reduces the per-row values.
+:func:`evaluate` is what ``lucid-eval`` runs. It checks every option
+before reading any data, reads the inputs in chunks of rows (so files larger
+than memory work; the teacher's chunk once for every student), compares them
+on this machine's cores or, with ``scheduler``, on a Dask cluster
+(:mod:`lucid.eval.rows`), and computes the report's statistics over all rows
+(:mod:`lucid.eval.stats`).
 """
 import dataclasses
 import math
@@ -16,15 +18,22 @@ from contextlib import ExitStack, closing
 import numpy as np
 
 import lucid
-from lucid.eval.report import EvalResult, progress_bar, write_npy_atomically
+from lucid.eval.report import (EvalResult, per_row_stats_arrays, progress_bar,
+                               write_npy_atomically, write_npz_atomically)
+from lucid.eval.rows import RowBuffers, compare_chunk
 from lucid.eval.sources import InputError, open_array
-from lucid.metrics.per_row import KINDS, check_temperature, kl_div_per_row
+from lucid.eval.stats import kl_statistics, label_statistics
+from lucid.metrics.per_row import KINDS, check_temperature
 
 REDUCTIONS = ("batchmean", "mean", "sum")
 # Bytes of each input per chunk: large enough that per-chunk overhead vanishes
 # and both cores get work, small enough that two chunks are a small fraction
 # of the memory the job promises to stay under.
 CHUNK_BYTES = 8 * 2**20
+# Rows of wide inputs (a 32000-token vocabulary: 65 rows in 8 MiB) are taken at
+# least this many at a time, up to MAX_CHUNK_BYTES: every chunk costs each
+# thread a fork and a join, which a busy machine makes slow.
+MIN_CHUNK_ROWS, MAX_CHUNK_BYTES = 256, 32 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +44,7 @@ class Options:
     teacher_kind: str = "logits"
     temperature: float = 1.0
     reduction: str = "batchmean"
+    ignore_index: int = -100
     chunk_rows: int = None
     threads: int = None
     scheduler: str = None
@@ -58,6 +68,9 @@ class Options:
         if self.temperature != 1 and "logits" not in (self.student_kind, self.teacher_kind):
             raise InputError(f"temperature {self.temperature} divides logits, but the student "
                              f"and the teacher are {self.student_kind} and {self.teacher_kind}")
+        if isinstance(self.ignore_index, bool) or not isinstance(self.ignore_index,
+                                                                 numbers.Integral):
+            raise InputError(f"ignore_index must be an integer, got {self.ignore_index!r}")
         for name in ("chunk_rows", "threads"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool)
@@ -68,20 +81,38 @@ class Options:
                              "keep their own thread counts")
 
 
-def evaluate(student, teacher, *, student_key=None, teacher_key=None, per_row_path=None,
-             progress=None, **options):
-    """Compute KL(teacher || student) per row over two arrays or files, and reduce it.
+def evaluate(student, teacher, *, student_key=None, teacher_key=None, labels=None,
+             labels_key=None, per_row_path=None, per_row_stats_path=None, progress=None,
+             **options):
+    """Compare one or several students with a teacher, row by row, over arrays or files.
 
     Parameters
     ----------
-    student, teacher : str, os.PathLike or numpy.ndarray
-        ``.npy`` files, ``.npz`` archives or arrays of one shape ``(N, C)`` or
-        ``(N, ..., C)``: ``C`` classes, one distribution per row.
+    student : str, os.PathLike, numpy.ndarray, or a list of them
+        The student's outputs: a ``.npy`` file, an ``.npz`` archive, a
+        ``.safetensors`` file or an array, of shape ``(N, C)`` or
+        ``(N, ..., C)`` (``C`` classes, one distribution per row). A list
+        compares several students with one teacher, reading the teacher once.
+    teacher : str, os.PathLike or numpy.ndarray
+        The teacher's outputs, of the students' shape.
     student_key, teacher_key : str, optional
-        The array of an ``.npz`` archive holding several.
+        The array of an ``.npz`` or ``.safetensors`` file holding several
+        (one key for every student).
+    labels : str, os.PathLike or numpy.ndarray, optional
+        Integer class of the observed outcome (e.g. the next token) of every
+        row, of shape ``(N, ...)``: adds perplexities and the change in the
+        label's probability to the statistics.
+    labels_key : str, optional
+        The array of a labels archive holding several.
     per_row_path : str or os.PathLike, optional
-        Where to write the per-row KL, float64 ``.npy`` of shape ``shape[:-1]``;
-        written whole or not at all.
+        Where to write the per-row KL: one student, a float64 ``.npy`` of
+        shape ``(N, ...)``; several, an ``.npz`` with one such array per
+        student, keyed ``student0``, ``student1``, ... Written whole or not at
+        all.
+    per_row_stats_path : str or os.PathLike, optional
+        Where to write an ``.npz`` of every row's ``kl``, ``same_top`` and,
+        with labels, ``nll_student``, ``nll_teacher`` and ``delta_p``, each
+        with a leading axis of one entry per student.
     progress : bool, optional
         Show a progress bar on stderr (needs tqdm). Default: when stderr is a
         terminal.
@@ -89,27 +120,39 @@ def evaluate(student, teacher, *, student_key=None, teacher_key=None, per_row_pa
         ``student_kind``, ``teacher_kind`` ("logits", "log-probs", "probs";
         default "logits"), ``temperature`` (default 1.0, divides logits),
         ``reduction`` ("batchmean", "mean", "sum"; default "batchmean"),
+        ``ignore_index`` (default -100: rows with this label are left out),
         ``chunk_rows`` (rows of the first axis per chunk; default about
-        8 MiB of each input), ``threads`` (default: lucid's thread count),
+        8 MiB of each input, at least 256 rows up to 32 MiB), ``threads``
+        (default: lucid's thread count),
         ``scheduler`` (a ``dask.distributed`` scheduler address).
 
     Returns
     -------
-    EvalResult
-        The reduced KL, the per-row values and how the job ran.
+    EvalResult or list of EvalResult
+        One result (a list of them, in order, for a list of students): the
+        reduced KL, the statistics of the report, the per-row values and how
+        the job ran.
 
     Raises
     ------
     InputError
         For a bad option or input: a missing or unreadable file, an array of
-        Python objects, a non-numeric dtype, fewer than 2 dimensions,
-        different shapes, an output path that cannot be written.
+        Python objects, a pickle, a non-numeric dtype, fewer than 2
+        dimensions, different shapes, a label outside ``[0, C)`` that is not
+        the ignore index, an output path that cannot be written.
+
+    See Also
+    --------
+    lucid.metrics.compare_rows : The per-row comparison behind it.
 
     Notes
     -----
     ``"batchmean"`` is the mean KL per row, where rows are all positions of
     the leading axes (``N * ...``); ``"mean"`` divides by the elements as well
-    (rows times classes); ``"sum"`` adds the rows up.
+    (rows times classes); ``"sum"`` adds the rows up. Rows whose label is the
+    ignore index are left out of every statistic and of ``kl``; ``rows``
+    still counts them. The statistics (``result.stats``) follow llama.cpp's
+    ``perplexity --kl-divergence``; see the evaluation guide.
 
     Examples
     --------
@@ -122,28 +165,48 @@ def evaluate(student, teacher, *, student_key=None, teacher_key=None, per_row_pa
     (0.0237..., 2, 3)
     >>> result.per_row
     array([0.0474..., 0.        ])
+    >>> result.stats["kld_max"], result.stats["same_top"]
+    (0.0474..., 1.0)
+
+    With labels, and two students against the one teacher:
+
+    >>> labels = np.array([0, 2])
+    >>> first, second = evaluate([student, teacher], teacher, labels=labels)
+    >>> round(first.stats["ppl_student"], 4), round(second.stats["ppl_ratio"], 4)
+    (2.2728, 1.0)
     """
     start_time = time.perf_counter()
+    several = isinstance(student, (list, tuple))
+    students = list(student) if several else [student]
+    if not students:
+        raise InputError("give at least one student")
     options = Options(**options)
-    if per_row_path is not None:
-        _check_output_path(per_row_path, [student, teacher])
+    inputs = [*students, teacher] + ([] if labels is None else [labels])
+    for path, what in [(per_row_path, "per-row output"),
+                       (per_row_stats_path, "per-row stats output")]:
+        if path is not None:
+            check_output_path(path, inputs, what)
     with ExitStack() as stack:
+        roles = [f"student {i + 1}" if len(students) > 1 else "student"
+                 for i in range(len(students))]
         sources = [stack.enter_context(closing(open_array(source, key, role)))
-                   for source, key, role in [(student, student_key, "student"),
+                   for source, key, role in [*zip(students, [student_key] * len(students), roles),
                                              (teacher, teacher_key, "teacher")]]
-        shape = _common_shape(*sources)
-        per_row = np.empty(shape[:-1], dtype=np.float64)
+        label_source = None
+        if labels is not None:
+            label_source = stack.enter_context(closing(open_array(labels, labels_key, "labels")))
+        shape = _common_shape(sources, label_source)
+        buffers = RowBuffers(len(students), shape[:-1], label_source is not None)
         chunk_rows = options.chunk_rows or _default_chunk_rows(sources)
         show = sys.stderr.isatty() if progress is None else progress
-        threads = _compute_per_row(sources, per_row, chunk_rows, options, show)
-    kl = reduce_per_row(per_row, shape[-1], options.reduction)
+        threads = _compute_rows(sources, label_source, buffers, chunk_rows, options, show)
+    run = dict(shape=shape, threads=threads, seconds=time.perf_counter() - start_time,
+               options=options)
+    results = [_result(buffers, i, _name(students[i], i), run) for i in range(len(students))]
+    _write_outputs(results, per_row_path, per_row_stats_path)
     if per_row_path is not None:
-        write_npy_atomically(per_row_path, per_row)
-    return EvalResult(kl=kl, reduction=options.reduction, shape=shape, threads=threads,
-                      seconds=time.perf_counter() - start_time, per_row=per_row,
-                      student_kind=options.student_kind, teacher_kind=options.teacher_kind,
-                      temperature=float(options.temperature), scheduler=options.scheduler,
-                      per_row_path=None if per_row_path is None else os.fspath(per_row_path))
+        results = [dataclasses.replace(r, per_row_path=os.fspath(per_row_path)) for r in results]
+    return results if several else results[0]
 
 
 def reduce_per_row(per_row, classes, reduction):
@@ -153,62 +216,110 @@ def reduce_per_row(per_row, classes, reduction):
     total = float(np.sum(per_row))
     if reduction == "sum":
         return total
-    return total / (per_row.size * (classes if reduction == "mean" else 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.float64(total) / (per_row.size * (classes if reduction == "mean" else 1)))
 
 
-def _compute_per_row(sources, per_row, chunk_rows, options, show_progress):
-    """Fill ``per_row``; return the number of threads that did it."""
+def _result(buffers, index, name, run):
+    """The :class:`EvalResult` of student ``index`` from the filled buffers."""
+    options, shape = run["options"], run["shape"]
+    kl, same_top = buffers.kl[index], buffers.same_top[index]
+    used = buffers.used
+    kl_used = kl if used is None else kl[used]
+    rows_ignored = 0 if used is None else int(used.size - np.count_nonzero(used))
+    stats = kl_statistics(kl_used.ravel(), (same_top if used is None else same_top[used]).ravel(),
+                          rows_ignored)
+    student_nll = teacher_nll = None
+    if used is not None:
+        student_nll, teacher_nll = -buffers.student_logprob[index], -buffers.teacher_logprob
+        stats.update(label_statistics(student_nll[used], teacher_nll[used]))
+    return EvalResult(kl=reduce_per_row(kl_used, shape[-1], options.reduction),
+                      reduction=options.reduction, shape=shape, threads=run["threads"],
+                      seconds=run["seconds"], per_row=kl, student_kind=options.student_kind,
+                      teacher_kind=options.teacher_kind, temperature=float(options.temperature),
+                      scheduler=options.scheduler, stats=stats, path=name, same_top=same_top,
+                      used=used, student_nll=student_nll, teacher_nll=teacher_nll)
+
+
+def _name(source, index):
+    """How the report names a student: its path, or ``student<i>`` for an array."""
+    return f"student{index}" if isinstance(source, np.ndarray) else os.fspath(source)
+
+
+def _write_outputs(results, per_row_path, per_row_stats_path):
+    if per_row_path is not None:
+        if len(results) > 1:
+            write_npz_atomically(per_row_path, {f"student{i}": r.per_row
+                                                for i, r in enumerate(results)})
+        else:
+            write_npy_atomically(per_row_path, results[0].per_row)
+    if per_row_stats_path is not None:
+        write_npz_atomically(per_row_stats_path, per_row_stats_arrays(results))
+
+
+def _compute_rows(sources, label_source, buffers, chunk_rows, options, show_progress):
+    """Fill ``buffers`` chunk by chunk; return the number of threads that did it."""
     if options.scheduler is not None:
-        from lucid.eval.cluster import per_row_on_cluster
-        return per_row_on_cluster(options.scheduler, sources, per_row, chunk_rows, options,
-                                  show_progress)
+        from lucid.eval.cluster import rows_on_cluster
+        return rows_on_cluster(options.scheduler, sources, label_source, buffers, chunk_rows,
+                               options, show_progress)
     before = lucid.get_num_threads()
     if options.threads is not None:
         lucid.set_num_threads(options.threads)
+    rows = buffers.kl.shape[1]
     try:
-        with progress_bar(show_progress, per_row.shape[0]) as bar:
-            for start in range(0, per_row.shape[0], chunk_rows):
-                stop = min(start + chunk_rows, per_row.shape[0])
-                kl_div_per_row(sources[0].read(start, stop), sources[1].read(start, stop),
-                               student_kind=options.student_kind,
-                               teacher_kind=options.teacher_kind,
-                               temperature=options.temperature, out=per_row[start:stop])
+        with progress_bar(show_progress, rows) as bar:
+            for start in range(0, rows, chunk_rows):
+                stop = min(start + chunk_rows, rows)
+                # The teacher's chunk is read once and compared with every student's.
+                chunks = [source.read(start, stop) for source in sources]
+                labels = None if label_source is None else label_source.read(start, stop)
+                comparison, used = compare_chunk(chunks[:-1], chunks[-1], labels, options, start)
+                buffers.store(start, stop, comparison, used)
                 bar.update(stop - start)
         return lucid.get_num_threads()
     finally:
         lucid.set_num_threads(before)
 
 
-def _common_shape(student, teacher):
-    if student.shape != teacher.shape:
-        raise InputError(f"shapes differ: {student.label} has {student.shape}, "
-                         f"{teacher.label} has {teacher.shape}")
-    return student.shape
+def _common_shape(sources, label_source):
+    teacher = sources[-1]
+    for student in sources[:-1]:
+        if student.shape != teacher.shape:
+            raise InputError(f"shapes differ: {student.label} has {student.shape}, "
+                             f"{teacher.label} has {teacher.shape}")
+    if label_source is not None and label_source.shape != teacher.shape[:-1]:
+        raise InputError(f"{label_source.label} has shape {label_source.shape}; the rows of "
+                         f"{teacher.label} have shape {teacher.shape[:-1]}")
+    return teacher.shape
 
 
 def _default_chunk_rows(sources):
     row_bytes = max(math.prod(s.shape[1:]) * s.dtype.itemsize for s in sources)
-    return max(1, CHUNK_BYTES // row_bytes)
+    rows = CHUNK_BYTES // row_bytes
+    if rows < MIN_CHUNK_ROWS:
+        rows = min(MIN_CHUNK_ROWS, MAX_CHUNK_BYTES // row_bytes)
+    return max(1, rows)
 
 
-def _check_output_path(path, inputs):
-    """Fail before any work if the per-row file could not be written where asked."""
+def check_output_path(path, inputs, what="per-row output"):
+    """Fail before any work if the output ``what`` could not be written at ``path``."""
     path = os.fspath(path)
     if not path:
-        raise InputError("per-row output path is empty")
+        raise InputError(f"{what} path is empty")
     if os.path.isdir(path):
-        raise InputError(f"per-row output {path!r} is a directory")
+        raise InputError(f"{what} {path!r} is a directory")
     # A regular file is replaced through a symbolic link's target, in its directory.
     directory = os.path.dirname(os.path.realpath(path))
     if os.path.exists(path) and not os.path.isfile(path):
         # A FIFO or a device is written into, not replaced: it must be writable itself.
         if not os.access(path, os.W_OK):
-            raise InputError(f"per-row output {path!r} is not writable")
+            raise InputError(f"{what} {path!r} is not writable")
     elif not os.path.isdir(directory):
-        raise InputError(f"per-row output {path!r}: directory {directory!r} does not exist")
+        raise InputError(f"{what} {path!r}: directory {directory!r} does not exist")
     elif not os.access(directory, os.W_OK):
-        raise InputError(f"per-row output {path!r}: directory {directory!r} is not writable")
+        raise InputError(f"{what} {path!r}: directory {directory!r} is not writable")
     for source in inputs:
         if (not isinstance(source, np.ndarray) and os.path.exists(path)
                 and os.path.exists(source) and os.path.samefile(path, source)):
-            raise InputError(f"per-row output {path!r} is an input file; it would be replaced")
+            raise InputError(f"{what} {path!r} is an input file; it would be replaced")

@@ -1,19 +1,18 @@
-"""What an evaluation job shows and hands back: progress, the result, its summary and JSON,
-the per-row file."""
+"""What an evaluation job hands back and writes: the result, its JSON, the per-row files,
+progress.
+
+The human table lives in :mod:`lucid.eval.table`; the statistics in
+:mod:`lucid.eval.stats`.
+"""
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import sys
 import uuid
 
 import numpy as np
-
-_REDUCTION_MEANING = {
-    "batchmean": "mean KL per row",
-    "mean": "mean per element: KL per row / classes",
-    "sum": "KL summed over rows",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +41,21 @@ class EvalResult:
         The Dask scheduler's address, when one ran the job.
     per_row_path : str or None
         Where the per-row values were written.
+    stats : dict
+        The report's statistics over the rows in use, keyed as in ``--json``
+        (see :data:`lucid.eval.stats.STAT_KEYS`): fractions, NaN where
+        undefined.
+    path : str or None
+        The student's file, or ``student<i>`` for an array.
+    same_top : numpy.ndarray or None
+        bool, shape ``shape[:-1]``: whether the student's and the teacher's
+        most likely classes agree, per row.
+    used : numpy.ndarray or None
+        bool, shape ``shape[:-1]``: the rows in use (label not the ignore
+        index); None without labels, when every row is.
+    student_nll, teacher_nll : numpy.ndarray or None
+        float64, shape ``shape[:-1]``: minus the log-probability of each row's
+        label (NaN for ignored rows); None without labels.
 
     Examples
     --------
@@ -63,6 +77,12 @@ class EvalResult:
     temperature: float
     scheduler: str = None
     per_row_path: str = None
+    stats: dict = dataclasses.field(default_factory=dict)
+    path: str = None
+    same_top: np.ndarray = None
+    used: np.ndarray = None
+    student_nll: np.ndarray = None
+    teacher_nll: np.ndarray = None
 
     @property
     def rows(self):
@@ -107,11 +127,28 @@ class EvalResult:
         >>> result.per_row_stats()
         (0.0, 0.1109..., 0.3278..., 0)
         """
-        finite = self.per_row[~np.isnan(self.per_row)]
+        in_use = self.per_row if self.used is None else self.per_row[self.used]
+        finite = in_use[~np.isnan(in_use)]
         if not finite.size:
-            return math.nan, math.nan, math.nan, self.rows
+            return math.nan, math.nan, math.nan, in_use.size
         return (float(finite.min()), float(np.median(finite)), float(finite.max()),
-                self.rows - finite.size)
+                in_use.size - finite.size)
+
+    @property
+    def delta_p(self):
+        """q(label) - p(label) per row: the change in the label's probability (None without labels).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lucid.eval import evaluate
+        >>> result = evaluate(np.zeros((1, 2)), np.array([[0.0, 1.0]]), labels=np.array([1]))
+        >>> result.delta_p
+        array([-0.2310...])
+        """
+        if self.student_nll is None:
+            return None
+        return np.exp(-self.student_nll) - np.exp(-self.teacher_nll)
 
     def to_dict(self):
         """The result as a JSON-ready dict (no per-row array, only its statistics).
@@ -119,7 +156,10 @@ class EvalResult:
         Returns
         -------
         dict
-            The fields that ``python -m lucid.eval --json`` prints.
+            The fields that ``lucid-eval --json`` prints at its top level for
+            the first student, and ``"students"``: this result's entry
+            (:meth:`student_entry`) in a list. NaN and infinities are kept
+            here; :func:`json_report` writes them as null.
 
         Examples
         --------
@@ -138,16 +178,35 @@ class EvalResult:
             "temperature": self.temperature,
             "per_row_min": low, "per_row_median": median, "per_row_max": high,
             "nan_rows": nan_rows, "per_row_file": self.per_row_path,
-            "scheduler": self.scheduler,
+            "scheduler": self.scheduler, "students": [self.student_entry()],
         }
 
+    def student_entry(self):
+        """This student's object in the JSON's ``"students"`` list.
+
+        Returns
+        -------
+        dict
+            ``path``, ``kl`` (the value of the reduction), ``rows`` (every
+            row, ignored ones included) and ``stats``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lucid.eval import evaluate
+        >>> entry = evaluate(np.zeros((2, 3)), np.zeros((2, 3))).student_entry()
+        >>> entry["path"], entry["rows"], entry["stats"]["same_top"]
+        ('student0', 2, 1.0)
+        """
+        return {"path": self.path, "kl": self.kl, "rows": self.rows, "stats": dict(self.stats)}
+
     def summary(self):
-        """A few lines for a person: the KL, the data, the per-row spread, the run.
+        """The human report: the KL, the data, then llama.cpp's statistics.
 
         Returns
         -------
         str
-            What ``python -m lucid.eval`` prints without ``--json``.
+            What ``lucid-eval`` prints without ``--json``.
 
         Examples
         --------
@@ -157,25 +216,46 @@ class EvalResult:
         KL(teacher || student) = 0  (batchmean: mean KL per row)
         rows: 2 x 3 classes  (student logits, teacher logits, temperature 1)
         per-row KL: min 0, median 0, max 0
+        ...
+        Mean    KLD                     0.000000 ± 0.000000
+        ...
         ... s on ... of this machine
         """
-        low, median, high, nan_rows = self.per_row_stats()
-        where = f"a Dask cluster at {self.scheduler}" if self.scheduler else "this machine"
-        lines = [
-            f"KL(teacher || student) = {self.kl:.6g}  ({self.reduction}: "
-            f"{_REDUCTION_MEANING[self.reduction]})",
-            f"rows: {self.rows:,} x {self.classes:,} classes  (student {self.student_kind}, "
-            f"teacher {self.teacher_kind}, temperature {self.temperature:g})",
-            f"per-row KL: min {low:.6g}, median {median:.6g}, max {high:.6g}",
-        ]
-        if nan_rows:
-            lines.append(f"{nan_rows:,} rows are NaN (invalid inputs) and left out of the "
-                         "min/median/max")
-        if self.per_row_path:
-            lines.append(f"per-row KL written to {self.per_row_path}")
-        plural = "" if self.threads == 1 else "s"
-        lines.append(f"{self.seconds:.3f} s on {self.threads} thread{plural} of {where}")
-        return "\n".join(lines)
+        from lucid.eval.table import format_report
+        return format_report([self])
+
+
+def json_report(results):
+    """The ``--json`` object of one run: strict JSON text (NaN and infinities as null).
+
+    Today's top-level keys describe the first student; ``"students"`` lists
+    every student's entry in order.
+    """
+    report = results[0].to_dict()
+    report["students"] = [result.student_entry() for result in results]
+    return json.dumps(_strict(report), allow_nan=False)
+
+
+def _strict(value):
+    """``value`` with every non-finite float replaced by None, for strict JSON."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def per_row_stats_arrays(results):
+    """The arrays of ``--per-row-stats``: per-row values with a leading student axis."""
+    arrays = {"kl": np.stack([r.per_row for r in results]),
+              "same_top": np.stack([r.same_top for r in results])}
+    if results[0].student_nll is not None:
+        arrays["nll_student"] = np.stack([r.student_nll for r in results])
+        arrays["nll_teacher"] = results[0].teacher_nll
+        arrays["delta_p"] = np.stack([r.delta_p for r in results])
+    return arrays
 
 
 def write_npy_atomically(path, array):
@@ -189,16 +269,27 @@ def write_npy_atomically(path, array):
     a device such as ``/dev/null``) is written into directly, because
     replacing it would destroy the node.
     """
+    write_atomically(path, lambda f: np.lib.format.write_array(f, array, allow_pickle=False))
+
+
+def write_npz_atomically(path, arrays):
+    """Write the dict ``arrays`` as an uncompressed ``.npz`` at ``path``, as
+    :func:`write_npy_atomically` writes an array."""
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` to make ``path``, whole or not at all (see :func:`write_npy_atomically`)."""
     if os.path.exists(path) and not os.path.isfile(path):
         with open(path, "wb") as f:
             # Through a plain writer: numpy's fast path asks a FIFO for its position.
-            np.lib.format.write_array(_Writer(f), array, allow_pickle=False)
+            write(_Writer(f))
         return
     target = os.path.realpath(path)
     temporary, f = _new_temporary(*os.path.split(target))
     try:
         with f:
-            np.lib.format.write_array(f, array, allow_pickle=False)
+            write(f)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,4 +1,4 @@
-"""The evaluation job's inputs: ``.npy`` and ``.npz`` arrays read in chunks of rows.
+"""The evaluation job's inputs: ``.npy``, ``.npz`` and ``.safetensors`` arrays read in chunks of rows.
 
 Files are data, never code: a header is parsed (numpy's own literal parser)
 and checked before a byte of data is read, and an array of Python objects is
@@ -11,6 +11,8 @@ Memory stays bounded by the chunk size, not the file size:
   not pile up in the process's resident memory;
 * a C-order member of an ``.npz`` archive (compressed or not) is streamed
   through :mod:`zipfile`, one chunk of rows at a time;
+* a tensor of a ``.safetensors`` file is mapped one window of rows at a time
+  (:mod:`lucid.eval.safetensors`), bfloat16 widened exactly to float32;
 * a Fortran-order array cannot be cut into row chunks on disk: a ``.npy`` file
   is memory-mapped whole, an ``.npz`` member is loaded whole.
 """
@@ -21,8 +23,12 @@ import zlib
 
 import numpy as np
 
+from lucid.eval.safetensors import SafetensorsError, SafetensorsTensor, looks_like_safetensors
+
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+# A pickle of protocol 2 or later starts with the PROTO opcode.
+PICKLE_MAGIC = b"\x80"
 # What zipfile raises for a damaged, encrypted or oddly compressed member.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
                RuntimeError)
@@ -46,28 +52,64 @@ class InputError(ValueError):
 def open_array(source, key=None, role="input"):
     """Open ``source`` (a path or a numpy array) for reading in chunks of rows.
 
-    ``role`` ("student", "teacher") starts every error message. The returned
-    object has ``shape``, ``dtype``, ``label``, ``read(start, stop)`` (rows
+    ``role`` ("student", "teacher") starts every error message; ``"labels"``
+    opens integer class labels of any number of dimensions, any other role
+    real numbers of at least two (rows and classes). The returned object has
+    ``shape``, ``dtype``, ``label``, ``read(start, stop)`` (rows
     ``start:stop`` of the first axis), ``close()`` and ``origin``: the
     arguments that open it again elsewhere, or None for an array.
     """
     if isinstance(source, np.ndarray):
-        return _InMemory(source, _checked(source.shape, source.dtype, f"{role} array"))
-    path = os.fspath(source)
+        opened = _InMemory(source, _checked(source.shape, source.dtype, f"{role} array"))
+    else:
+        opened = _open_file(os.fspath(source), key, role)
+    try:
+        _check_contents(opened, role)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+def _open_file(path, key, role):
     label = f"{role} {path!r}"
     magic = _read_magic(path, label)
     if magic.startswith(NPY_MAGIC):
         if key is not None:
             raise InputError(f"{label} is a .npy file, which holds one array; a key "
-                             f"({key!r}) is for .npz archives")
+                             f"({key!r}) is for .npz and .safetensors files")
         opened = _open_npy(path, label)
     elif magic.startswith(ZIP_MAGICS):
         opened = _open_npz(path, key, label)
+    elif looks_like_safetensors(path, magic):
+        try:
+            opened = _SafetensorsWindows(SafetensorsTensor(path, key, label))
+        except (SafetensorsError, OSError) as error:
+            raise InputError(_one_line(error)) from None
+    elif magic.startswith(PICKLE_MAGIC):
+        raise InputError(f"{label} is a Python pickle; it is refused, because loading it "
+                         "could run code (save arrays with numpy.save or safetensors)")
     else:
-        raise InputError(f"{label} is neither a .npy file nor a .npz archive")
+        raise InputError(f"{label} is neither a .npy file, a .npz archive nor a "
+                         ".safetensors file")
     # What another process (a Dask worker) needs to open the same array itself.
     opened.origin = (path, key, role)
     return opened
+
+
+def _check_contents(opened, role):
+    """Real numbers in rows of classes, or (for ``role == "labels"``) integers of any shape."""
+    if role == "labels":
+        if opened.dtype.kind not in "iu":
+            raise InputError(f"{opened.label} has dtype {opened.dtype}; labels are integer "
+                             "class indices")
+        return
+    if opened.dtype.kind not in "fiu":
+        raise InputError(f"{opened.label} has dtype {opened.dtype}; expected real numbers "
+                         "(float or integer)")
+    if len(opened.shape) < 2:
+        raise InputError(f"{opened.label} has shape {tuple(opened.shape)}; expected (N, C) or "
+                         "(N, ..., C), at least 2 dimensions")
 
 
 class _Header:
@@ -86,11 +128,13 @@ def _checked(shape, dtype, label, fortran_order=False, data_offset=0):
     if dtype.hasobject:
         raise InputError(f"{label} holds Python objects (dtype {dtype}); pickled data is "
                          "refused because loading it could run code")
-    if dtype.kind not in "fiu":
-        raise InputError(f"{label} has dtype {dtype}; expected real numbers (float or integer)")
-    if len(shape) < 2:
-        raise InputError(f"{label} has shape {tuple(shape)}; expected (N, C) or (N, ..., C), "
-                         "at least 2 dimensions")
+    if dtype.kind == "V" and dtype.itemsize == 2 and dtype.fields is None:
+        # What ml_dtypes' bfloat16 becomes in a .npy file: raw 2-byte records.
+        raise InputError(f"{label} holds 2-byte raw values (dtype {dtype}), which is how "
+                         ".npy stores bfloat16; save bfloat16 as .safetensors instead")
+    if not shape:
+        raise InputError(f"{label} has shape (); expected (N, C) or (N, ..., C), at least "
+                         "2 dimensions (labels: (N, ...))")
     if 0 in shape:
         raise InputError(f"{label} has shape {tuple(shape)}; there is nothing to evaluate")
     return _Header(shape, dtype, fortran_order, label, data_offset)
@@ -99,7 +143,7 @@ def _checked(shape, dtype, label, fortran_order=False, data_offset=0):
 def _read_magic(path, label):
     try:
         with open(path, "rb") as f:
-            return f.read(len(NPY_MAGIC))
+            return f.read(16)
     except FileNotFoundError:
         raise InputError(f"{label}: no such file") from None
     except IsADirectoryError:
@@ -187,6 +231,10 @@ def _read_whole_member(archive, member, label):
 
 def _member_name(archive, key, label):
     keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+    if not keys and any(name.endswith("data.pkl") for name in archive.namelist()):
+        raise InputError(f"{label} is a torch.save file (a pickle in a zip archive); it is "
+                         "refused, because loading it could run code (save the tensor with "
+                         "safetensors or numpy.save)")
     if key is None:
         if len(keys) == 1:
             return keys[0] + ".npy"
@@ -235,6 +283,22 @@ class _NpyWindows(_Source):
             return np.memmap(self.path, dtype=self.dtype, mode="r",
                              offset=self.header.data_offset + start * self.header.row_bytes,
                              shape=(stop - start, *self.shape[1:]))
+        except (OSError, ValueError) as error:
+            raise InputError(f"{self.label}: cannot read rows {start}:{stop} "
+                             f"({_one_line(error)})") from None
+
+
+class _SafetensorsWindows(_Source):
+    """A tensor of a .safetensors file, mapped one window of rows at a time."""
+
+    def __init__(self, tensor):
+        _checked(tensor.shape, tensor.dtype, tensor.label)
+        self.tensor = tensor
+        self.shape, self.dtype, self.label = tensor.shape, tensor.dtype, tensor.label
+
+    def read(self, start, stop):
+        try:
+            return self.tensor.read(start, stop)
         except (OSError, ValueError) as error:
             raise InputError(f"{self.label}: cannot read rows {start}:{stop} "
                              f"({_one_line(error)})") from None

@@ -61,6 +61,8 @@ def test_the_guide_shows_sessions():
 
 @pytest.mark.parametrize("session", SESSIONS, ids=[s[-1][0][:40] for s in SESSIONS])
 def test_each_session_prints_what_the_guide_shows(shell, session):
+    if any("--plot" in command for command, _ in session):
+        pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
     folder, env = shell
     checker = doctest.OutputChecker()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -23,7 +23,7 @@ def _plain(key):
 
 
 def _plus_minus(key, scale=1.0, digits=6, unit=""):
-    # The uncertainty of ``x_mean`` is ``x_se``, of any other ``x`` it is ``x_se`` too.
+    # ``kld_mean`` and ``dp_mean`` have ``kld_se`` and ``dp_se``; any other ``x`` has ``x_se``.
     error_key = key.removesuffix("_mean") + "_se"
     return lambda stats: (f"{scale * stats[key]:.{digits}f} ± "
                           f"{scale * stats[error_key]:.{digits}f}{unit}")
@@ -107,17 +107,10 @@ def _table(results):
     for title, rows in sections:
         lines.append(f"====== {title} ======")
         for label, show in rows:
-            cells = [_cell(show, r.stats).rjust(w) for r, w in zip(results, widths)]
+            cells = [show(r.stats).rjust(w) for r, w in zip(results, widths)]
             lines.append(label.ljust(LABEL_WIDTH) + "  ".join(cells))
         lines.append("")
     return lines
-
-
-def _cell(show, stats):
-    try:
-        return show(stats)
-    except (TypeError, ValueError):  # a statistic that is None
-        return "n/a"
 
 
 def column_names(paths):

@@ -246,3 +246,24 @@ def test_the_streaming_metric_and_the_report_agree(rng):
     result = evaluate(student, teacher, labels=labels)
     assert result.kl == pytest.approx(metric.compute(), rel=1e-12)
     assert result.stats["kld_mean"] == pytest.approx(metric.compute(), rel=1e-12)
+
+
+def test_per_row_stats_into_a_fifo_and_a_device(rng, tmp_path, capsys):
+    import os
+    import threading
+    student, teacher, labels = data(rng, (120, 6))
+    fifo = tmp_path / "stats.fifo"
+    os.mkfifo(fifo)
+    received = {}
+    reader = threading.Thread(target=lambda: received.update(data=fifo.read_bytes()))
+    reader.start()
+    for name, array in [("s", student), ("t", teacher), ("l", labels)]:
+        np.save(tmp_path / f"{name}.npy", array)
+    files = [str(tmp_path / "s.npy"), str(tmp_path / "t.npy"), "--labels", str(tmp_path / "l.npy")]
+    assert main([*files, "--per-row-stats", str(fifo)]) == 0
+    reader.join(timeout=30)
+    (tmp_path / "got.npz").write_bytes(received["data"])
+    expected = evaluate(student, teacher, labels=labels)
+    np.testing.assert_array_equal(np.load(tmp_path / "got.npz")["kl"][0], expected.per_row)
+    assert main([*files, "--per-row-stats", os.devnull]) == 0
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)

@@ -269,7 +269,9 @@ def write_npy_atomically(path, array):
     a device such as ``/dev/null``) is written into directly, because
     replacing it would destroy the node.
     """
-    write_atomically(path, lambda f: np.lib.format.write_array(f, array, allow_pickle=False))
+    # Into a FIFO through a plain writer: numpy's fast path asks the file for its position.
+    write_atomically(path, lambda f: np.lib.format.write_array(f, array, allow_pickle=False),
+                     wrap_special=_Writer)
 
 
 def write_npz_atomically(path, arrays):
@@ -278,12 +280,15 @@ def write_npz_atomically(path, arrays):
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
-def write_atomically(path, write):
-    """Call ``write(file)`` to make ``path``, whole or not at all (see :func:`write_npy_atomically`)."""
+def write_atomically(path, write, wrap_special=None):
+    """Call ``write(file)`` to make ``path``, whole or not at all (see :func:`write_npy_atomically`).
+
+    ``wrap_special``, if given, wraps the file handed to ``write`` when ``path``
+    is a FIFO or a device, written into directly.
+    """
     if os.path.exists(path) and not os.path.isfile(path):
         with open(path, "wb") as f:
-            # Through a plain writer: numpy's fast path asks a FIFO for its position.
-            write(_Writer(f))
+            write(f if wrap_special is None else wrap_special(f))
         return
     target = os.path.realpath(path)
     temporary, f = _new_temporary(*os.path.split(target))

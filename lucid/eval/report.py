@@ -6,6 +6,7 @@ The human table lives in :mod:`lucid.eval.table`; the statistics in
 """
 import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
@@ -283,12 +284,18 @@ def write_npz_atomically(path, arrays):
 def write_atomically(path, write, wrap_special=None):
     """Call ``write(file)`` to make ``path``, whole or not at all (see :func:`write_npy_atomically`).
 
-    ``wrap_special``, if given, wraps the file handed to ``write`` when ``path``
-    is a FIFO or a device, written into directly.
+    A FIFO or a device is written into directly: through ``wrap_special(file)``
+    when given, else from a buffer in memory, for writers that seek (a zip
+    archive, a PNG), which such a file cannot do.
     """
     if os.path.exists(path) and not os.path.isfile(path):
         with open(path, "wb") as f:
-            write(f if wrap_special is None else wrap_special(f))
+            if wrap_special is not None:
+                write(wrap_special(f))
+            else:
+                buffer = io.BytesIO()
+                write(buffer)
+                f.write(buffer.getbuffer())
         return
     target = os.path.realpath(path)
     temporary, f = _new_temporary(*os.path.split(target))

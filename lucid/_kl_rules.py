@@ -14,8 +14,9 @@ import numpy as np
 
 #: Every reduction ``kl_div`` knows, in the order its error message lists them.
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
-#: The reductions that give one number: what an accumulator or a report can return.
-SCALAR_REDUCTIONS = ("mean", "sum", "batchmean")
+#: The reductions that give one number (what an accumulator or a report can return),
+#: their default first.
+SCALAR_REDUCTIONS = ("batchmean", "mean", "sum")
 #: The floating dtypes the kernels read, native byte order.
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -47,7 +48,7 @@ def check_reduction(reduction, allowed=REDUCTIONS):
     >>> check_reduction("none", SCALAR_REDUCTIONS)
     Traceback (most recent call last):
     ...
-    ValueError: reduction must be one of 'mean', 'sum', 'batchmean'; got 'none'
+    ValueError: reduction must be one of 'batchmean', 'mean', 'sum'; got 'none'
     """
     if not isinstance(reduction, str) or reduction not in allowed:
         raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}; got {reduction!r}")
@@ -159,7 +160,7 @@ def divisor(reduction, elements, rows):
 
     Parameters
     ----------
-    reduction : {"mean", "sum", "batchmean"}
+    reduction : {"batchmean", "mean", "sum"}
     elements : int
         The number of per-element losses (``"mean"``).
     rows : int
@@ -192,7 +193,7 @@ def reduce_total(total, reduction, elements, rows):
     Parameters
     ----------
     total : float
-    reduction : {"mean", "sum", "batchmean"}
+    reduction : {"batchmean", "mean", "sum"}
     elements, rows : int
         As for :func:`divisor`.
 

@@ -15,12 +15,10 @@ try:
 except ImportError as error:  # an optional extra: say how to get it
     raise ImportError("lucid.dask needs Dask: pip install 'lucid[dask]'") from error
 
+from lucid import _kl_rules
 from lucid._ext import kl_div as kernels
 from lucid.metrics._compensated import CompensatedSum
 from lucid.metrics.per_row import check_kind, check_temperature, kl_div_per_row as _per_row
-
-REDUCTIONS = ("none", "mean", "sum", "batchmean")
-_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 __all__ = ["kl_div", "kl_div_per_row"]
 
@@ -85,11 +83,8 @@ def kl_div(x, target, reduction="mean", log_target=False):
     >>> kl_div(log_q, p, reduction="batchmean")
     Tensor(0.7775..., dtype=float64)
     """
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        allowed = ", ".join(repr(r) for r in REDUCTIONS)
-        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
-    if not isinstance(log_target, (bool, np.bool_)):
-        raise TypeError(f"log_target must be a bool, got {type(log_target).__name__}")
+    _kl_rules.check_reduction(reduction)
+    log_target = _kl_rules.check_log_target(log_target)
     x, target = _float_dask(x, "x"), _float_dask(target, "target")
     try:
         x, target = da.broadcast_arrays(x, target)
@@ -100,10 +95,10 @@ def kl_div(x, target, reduction="mean", log_target=False):
     target = target.rechunk(x.chunks)
     if reduction == "none":
         dtype = np.result_type(x.dtype, target.dtype)
-        return da.map_blocks(_block_losses, x, target, log_target=bool(log_target), dtype=dtype)
-    partials = _block_sums(x, target, bool(log_target))
-    count = {"sum": 1, "mean": x.size, "batchmean": x.shape[0] if x.ndim else 1}[reduction]
-    total = dask.delayed(_combine)(partials, count)
+        return da.map_blocks(_block_losses, x, target, log_target=log_target, dtype=dtype)
+    partials = _block_sums(x, target, log_target)
+    rows = _kl_rules.leading_dimension(x.shape)
+    total = dask.delayed(_combine)(partials, reduction, x.size, rows)
     return da.from_delayed(total, shape=(), dtype=np.float64)
 
 
@@ -171,9 +166,7 @@ def kl_div_per_row(student, teacher, *, student_kind="logits", teacher_kind="log
 
 def _float_dask(value, name):
     array = da.asarray(value)
-    if array.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"lucid.dask.kl_div: {name} must have a floating dtype (float16, "
-                        f"float32 or float64), got {array.dtype}")
+    _kl_rules.check_float_dtype(array.dtype, name, "lucid.dask.kl_div")
     if any(math.isnan(n) for n in array.shape):
         # Broadcasting and the divisor of "mean" and "batchmean" need the shape.
         raise ValueError(f"lucid.dask.kl_div: {name} has unknown chunk sizes (shape "
@@ -200,9 +193,9 @@ def _block_sums(x, target, log_target):
                         dtype=np.float64, adjust_chunks={axis: 1 for axis in index})
 
 
-def _combine(partials, count):
+def _combine(partials, reduction, elements, rows):
     """The reduced loss from the block sums, added as the metric adds its batches."""
     total = CompensatedSum()
     for value in np.asarray(partials).ravel():
         total.add(value)
-    return total.value / count if count else math.nan
+    return _kl_rules.reduce_total(total.value, reduction, elements, rows)

@@ -1,6 +1,6 @@
 """lucid's modules import downwards only, and no file imports one that imports it back.
 
-The floors, bottom first: the dtype and dimension helpers and the kernels;
+The floors, bottom first: the dtype, dimension and KL-argument helpers and the kernels;
 ``Tensor``; the creation functions; the autograd tape; the ops; the module
 that attaches the ops to ``Tensor``. A file may import its own floor or a lower
 one. Imports inside functions count too: they tie files together just the same.
@@ -13,7 +13,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "lucid"
 
 FLOORS = [
-    ("lucid._dtypes", "lucid._dims", "lucid._ext"),
+    ("lucid._dtypes", "lucid._dims", "lucid._kl_rules", "lucid._ext"),
     ("lucid._tensor",),
     ("lucid._creation",),
     ("lucid.autograd",),

@@ -18,6 +18,7 @@ from contextlib import ExitStack, closing
 import numpy as np
 
 import lucid
+from lucid import _kl_rules
 from lucid.eval.report import (EvalResult, per_row_stats_arrays, progress_bar,
                                write_npy_atomically, write_npz_atomically)
 from lucid.eval.rows import RowBuffers, compare_chunk
@@ -25,7 +26,7 @@ from lucid.eval.sources import InputError, open_array
 from lucid.eval.stats import kl_statistics, label_statistics
 from lucid.metrics.per_row import KINDS, check_temperature
 
-REDUCTIONS = ("batchmean", "mean", "sum")
+REDUCTIONS = _kl_rules.SCALAR_REDUCTIONS  # what --reduction accepts
 # Bytes of each input per chunk: large enough that per-chunk overhead vanishes
 # and both cores get work, small enough that two chunks are a small fraction
 # of the memory the job promises to stay under.
@@ -54,9 +55,10 @@ class Options:
             if getattr(self, name) not in KINDS:
                 raise InputError(f"{name} must be one of {', '.join(KINDS)}; "
                                  f"got {getattr(self, name)!r}")
-        if self.reduction not in REDUCTIONS:
-            raise InputError(f"reduction must be one of {', '.join(REDUCTIONS)}; "
-                             f"got {self.reduction!r}")
+        try:
+            _kl_rules.check_reduction(self.reduction, REDUCTIONS)
+        except ValueError as error:
+            raise InputError(str(error)) from None
         try:
             check_temperature(self.temperature)
         except ValueError as error:
@@ -214,10 +216,7 @@ def reduce_per_row(per_row, classes, reduction):
     # numpy's pairwise sum over the whole array: fixed order, independent of the
     # chunking, so this machine and a cluster give bitwise the same answer.
     total = float(np.sum(per_row))
-    if reduction == "sum":
-        return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.float64(total) / (per_row.size * (classes if reduction == "mean" else 1)))
+    return _kl_rules.reduce_total(total, reduction, elements=per_row.size * classes, rows=per_row.size)
 
 
 def _result(buffers, index, name, run):

@@ -11,11 +11,10 @@ import math
 import numpy as np
 
 import lucid
+from lucid import _kl_rules
 from lucid._ext import kl_div as kernels
 from lucid.metrics._compensated import CompensatedSum
 
-REDUCTIONS = ("batchmean", "mean", "sum")
-_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 class KLDivergence:
@@ -93,14 +92,8 @@ class KLDivergence:
     """
 
     def __init__(self, log_target=False, reduction="batchmean"):
-        if not isinstance(log_target, (bool, np.bool_)):
-            raise TypeError(f"log_target must be a bool, got "
-                            f"{type(log_target).__name__} {log_target!r}")
-        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-            allowed = ", ".join(repr(r) for r in REDUCTIONS)
-            raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
-        self.log_target = bool(log_target)
-        self.reduction = reduction
+        self.log_target = _kl_rules.check_log_target(log_target)
+        self.reduction = _kl_rules.check_reduction(reduction, _kl_rules.SCALAR_REDUCTIONS)
         self.reset()
 
     def reset(self):
@@ -142,7 +135,8 @@ class KLDivergence:
         Raises
         ------
         TypeError
-            If an input is not a floating tensor or array.
+            If an input is not a floating tensor or array (native byte order,
+            as for ``kl_div``).
         ValueError
             If the shapes do not broadcast, the loss is 0-d, or its shape after
             the first axis differs from earlier batches.
@@ -188,11 +182,7 @@ class KLDivergence:
         >>> KLDivergence().compute()
         nan
         """
-        total = self._sum.value
-        if self.reduction == "sum":
-            return total
-        count = self.rows if self.reduction == "batchmean" else self.elements
-        return total / count if count else math.nan
+        return _kl_rules.reduce_total(self._sum.value, self.reduction, self.elements, self.rows)
 
     def merge(self, other):
         """Add everything another metric has seen to this one.
@@ -255,7 +245,5 @@ class KLDivergence:
 def _float_array(value, name):
     # Detached: a model output that requires grad is read, never recorded.
     array = lucid.as_tensor(value, name).detach().numpy()
-    if array.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"KLDivergence.update: {name} must have a floating dtype (float16, "
-                        f"float32 or float64), got {array.dtype}")
+    _kl_rules.check_float_dtype(array.dtype, name, "KLDivergence.update")
     return array

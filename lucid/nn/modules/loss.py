@@ -1,5 +1,6 @@
 """``KLDivLoss``: kl_div with its options fixed at construction."""
-from lucid.nn.functional.kl_div import _check_reduction, kl_div
+from lucid import _kl_rules
+from lucid.nn.functional.kl_div import kl_div
 
 
 class KLDivLoss:
@@ -24,6 +25,8 @@ class KLDivLoss:
     ------
     ValueError
         If ``reduction`` is not one of the four names (checked at construction).
+    TypeError
+        If ``log_target`` is not a bool (checked at construction too).
 
     See Also
     --------
@@ -47,9 +50,8 @@ class KLDivLoss:
     """
 
     def __init__(self, reduction="mean", log_target=False):
-        _check_reduction(reduction)
-        self.reduction = reduction
-        self.log_target = log_target
+        self.reduction = _kl_rules.check_reduction(reduction)
+        self.log_target = _kl_rules.check_log_target(log_target)
 
     def __call__(self, x, target):
         """Return ``kl_div(x, target)`` with this module's options.

@@ -79,25 +79,29 @@ def row_pieces(*arrays):
             for number, index in enumerate(itertools.product(*(range(n) for n in shape[:-2])))]
 
 
-def forward(student, teacher, temperature, divergence, beta, keep=None, grad_coef=None):
-    """Per-row constants of the loss and, with ``grad_coef``, the student's gradient.
+def forward(student, teacher, temperature, divergence, beta, keep=None, grad_coef=None,
+            grad_out=None):
+    """Per-row constants of the loss and, with ``grad_out``, the student's gradient.
 
     ``student`` and ``teacher`` have one shape ``(..., classes)``; ``keep`` is
     None or a C-contiguous bool array of shape ``shape[:-1]`` (False: the row
     is never read, its constants are 0 and its gradient row is 0).
 
-    Returns ``(stats, grad)``: ``stats`` a float64 array of shape
-    ``(*shape[:-1], N_STATS)`` whose :func:`divergences` are the rows'
-    divergences before any temperature scaling; ``grad`` the gradient w.r.t.
-    the student times ``grad_coef`` (see :func:`gradient`), written while each
-    row is in cache, or None without ``grad_coef``.
+    Returns ``stats``, a float64 array of shape ``(*shape[:-1], N_STATS)``
+    whose :func:`divergences` are the rows' divergences before any temperature
+    scaling. With ``grad_out`` (a writable array of the inputs' shape, any
+    layout) and ``grad_coef``, the gradient w.r.t. the student times
+    ``grad_coef`` (see :func:`gradient`) is written into ``grad_out`` while
+    each row is in cache.
     """
     shape = student.shape
     stats = np.zeros(shape[:-1] + (N_STATS,))
-    grad = None if grad_coef is None else np.empty(shape, dtype=student.dtype)
+    grad = grad_out
     if stats.size == 0 or shape[-1] == 0:
         # No rows, or empty distributions: an empty sum is 0, and so is its gradient.
-        return stats, None if grad is None else np.zeros_like(grad)
+        if grad is not None:
+            grad[...] = 0
+        return stats
     compute = _compute_code(student, teacher)
     flat_stats = stats.reshape(-1, N_STATS)
     flat_keep = _keep_bytes(keep)
@@ -110,20 +114,20 @@ def forward(student, teacher, temperature, divergence, beta, keep=None, grad_coe
                               _rows(flat_keep, first, stop), flat_stats[first:stop],
                               1.0 / temperature, _distill.DIVERGENCE_CODES[divergence], beta,
                               _level(), **extra)
-    return stats, grad
+    return stats
 
 
-def gradient(student, teacher, stats, coef, temperature, divergence, beta, keep=None,
+def gradient(student, teacher, stats, coef, temperature, divergence, beta, out, keep=None,
              wrt_teacher=False):
-    """d loss / d student (or teacher) times ``coef``, a fresh array of the input's shape and dtype.
+    """Write d loss / d student (or teacher) times ``coef`` into ``out``; return ``out``.
 
-    ``stats`` is what :func:`forward` returned for the same arguments.
-    ``coef`` is one value for every row or a float64 array of shape
+    ``stats`` is what :func:`forward` returned for the same arguments;
+    ``out`` a writable array of the inputs' shape (any layout and float
+    dtype). ``coef`` is one value for every row or a float64 array of shape
     ``shape[:-1]``: the upstream gradient times whatever scales the loss.
     Rows with ``keep`` False get a gradient of exactly 0.
     """
     shape = student.shape
-    out = np.empty(shape, dtype=(teacher if wrt_teacher else student).dtype)
     if out.size == 0:
         return out
     compute = _compute_code(student, teacher)

@@ -171,32 +171,33 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     >>> teacher = lucid.tensor([[2.5, 0.2, 0.0], [0.1, 1.9, -1.0]])
     >>> loss = distillation_loss(student, teacher, temperature=2.0)
     >>> loss
-    Tensor(0.0598..., grad_fn=<DistillationBackward>)
+    Tensor(0.1028..., grad_fn=<DistillationBackward>)
     >>> loss.backward()
     >>> student.grad
-    Tensor([[-0.0913...,  0.0586...,  0.0327...],
-            [ 0.0119..., -0.1041...,  0.0921...]])
+    Tensor([[-0.0858...,  0.0565...,  0.0293...],
+            [ 0.0577..., -0.1301...,  0.0723...]])
 
-    The same number from the unfused composition:
+    The same number (to float32 rounding) from the unfused composition, which
+    writes out both softmaxes:
 
     >>> from lucid.nn.functional import kl_div, log_softmax, softmax
     >>> kl_div(log_softmax(student / 2.0, dim=1), softmax(teacher / 2.0, dim=1),
     ...        reduction="batchmean") * 4.0
-    Tensor(0.0598..., grad_fn=<MulBackward>)
+    Tensor(0.1028..., grad_fn=<MulBackward>)
 
     Per distribution, and with a mask that drops the second one:
 
     >>> distillation_loss(student, teacher, 2.0, reduction="none")
-    Tensor([0.0545..., 0.0650...], grad_fn=<DistillationBackward>)
+    Tensor([0.0620..., 0.1437...], grad_fn=<DistillationBackward>)
     >>> distillation_loss(student, teacher, 2.0, mask=lucid.tensor([True, False]))
-    Tensor(0.0545..., grad_fn=<DistillationBackward>)
+    Tensor(0.0620..., grad_fn=<DistillationBackward>)
 
     The reverse KL and the Jensen-Shannon divergence:
 
     >>> distillation_loss(student, teacher, 2.0, divergence="reverse_kl")
-    Tensor(0.0589..., grad_fn=<DistillationBackward>)
+    Tensor(0.1060..., grad_fn=<DistillationBackward>)
     >>> distillation_loss(student, teacher, 2.0, divergence="jsd", beta=0.5)
-    Tensor(0.0148..., grad_fn=<DistillationBackward>)
+    Tensor(0.0260..., grad_fn=<DistillationBackward>)
     """
     options = _check_options(temperature, reduction, divergence, beta, scale_by_t2)
     student = _as_logits(student_logits, "student_logits")
@@ -284,10 +285,14 @@ class _Distillation(Function):
         divisor = _divisor(options, math.prod(s.shape[:-1]), keep)
         ctx.factor, ctx.divisor = factor, divisor
         # A student that needs a gradient gets it now, while each row is in cache.
-        coef = factor / options.temperature / divisor if divisor and ctx.needs_input_grad[0] \
-            else None
-        ctx.stats, ctx.student_grad = kernels.forward(
-            s, t, options.temperature, options.divergence, options.beta, keep, grad_coef=coef)
+        ctx.student_grad = None
+        if divisor and ctx.needs_input_grad[0]:
+            ctx.student_grad = _new_gradient(s.shape, student.dtype, options.axis)
+        ctx.stats = kernels.forward(
+            s, t, options.temperature, options.divergence, options.beta, keep,
+            grad_coef=factor / options.temperature / max(divisor, 1),
+            grad_out=None if ctx.student_grad is None
+            else np.moveaxis(ctx.student_grad, options.axis, -1))
         per_row = kernels.divergences(ctx.stats) * factor
         dtype = np.result_type(student.dtype, teacher.dtype)
         if options.reduction == "none":
@@ -308,8 +313,7 @@ class _Distillation(Function):
         for which in (0, 1):
             if ctx.needs_input_grad[which]:
                 array = _gradient_array(ctx, student, teacher, upstream, which == 1)
-                own = teacher if which else student
-                grads[which] = _to_input(np.moveaxis(array, -1, options.axis), own)
+                grads[which] = _to_input(array, teacher if which else student)
         return grads[0], grads[1], None, None
 
 
@@ -319,8 +323,24 @@ def _class_axis_last(student, teacher, axis):
     return tuple(np.moveaxis(np.broadcast_to(x._data, shape), axis, -1) for x in (student, teacher))
 
 
+def _new_gradient(moved_shape, dtype, axis):
+    """A fresh gradient array of the loss shape (class axis at ``axis``), C-contiguous.
+
+    Allocated in the inputs' own axis order, so that the array handed to the
+    tape is the base array (which a leaf adopts as its ``.grad``), not a view.
+    """
+    return np.empty(_unmoved(moved_shape, axis), dtype=dtype)
+
+
+def _unmoved(moved_shape, axis):
+    """The loss shape from the shape with the class axis moved last."""
+    shape = list(moved_shape[:-1])
+    shape.insert(axis, moved_shape[-1])
+    return tuple(shape)
+
+
 def _gradient_array(ctx, student, teacher, upstream, wrt_teacher):
-    """The gradient w.r.t. one input, class axis last, for the upstream gradient ``upstream``."""
+    """The gradient w.r.t. one input, in the loss shape, for the upstream gradient ``upstream``."""
     options = ctx.options
     if not wrt_teacher and ctx.student_grad is not None:
         # Computed by the forward for an upstream gradient of 1; handed over once.
@@ -328,12 +348,16 @@ def _gradient_array(ctx, student, teacher, upstream, wrt_teacher):
         if upstream.ndim == 0 and upstream != 1:
             np.multiply(array, upstream, out=array, casting="unsafe")
         elif upstream.ndim:
-            np.multiply(array, upstream[..., None], out=array, casting="unsafe")
+            np.multiply(array, np.expand_dims(upstream, options.axis), out=array,
+                        casting="unsafe")
         return array
     s, t = _class_axis_last(student, teacher, options.axis)
+    out = _new_gradient(s.shape, (teacher if wrt_teacher else student).dtype, options.axis)
     coef = upstream * (ctx.factor / options.temperature / (ctx.divisor or 1))
-    return kernels.gradient(s, t, ctx.stats, coef, options.temperature, options.divergence,
-                            options.beta, ctx.keep, wrt_teacher=wrt_teacher)
+    kernels.gradient(s, t, ctx.stats, coef, options.temperature, options.divergence,
+                     options.beta, np.moveaxis(out, options.axis, -1), ctx.keep,
+                     wrt_teacher=wrt_teacher)
+    return out
 
 
 def _to_input(array, tensor):

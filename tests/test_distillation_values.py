@@ -167,12 +167,13 @@ def test_gradients_match_central_differences(divergence):
 
 def test_identical_logits_give_zero():
     # Both KL directions are exactly 0 (the two normalisers cancel exactly);
-    # the JSD's mixture m = beta p + (1 - beta) p may round off p by an ulp.
+    # the JSD's log m = log(beta p + (1 - beta) p) differs from log p by the
+    # rounding of the exp that gave p (within 1e-11 for float32 inputs).
     student = logits(SHAPE, np.float32, 21)
     for divergence in DIVERGENCES:
         loss = distillation_loss(student, student.copy(), 3.0, reduction="none",
                                  divergence=divergence).numpy()
         if divergence == "jsd":
-            assert np.all(np.abs(loss) < 1e-15)
+            assert np.all(np.abs(loss) < 1e-9)
         else:
             assert np.all(loss == 0), divergence

@@ -39,8 +39,7 @@ cdef extern from "distill_runs.h" nogil:
     ctypedef struct lucid_row_sums:
         double sum_exp_s
         double sum_exp_t
-        double weighted_t
-        double weighted_s
+        double weighted
     ctypedef struct lucid_row_side:
         double max
         double log_sum
@@ -57,19 +56,21 @@ cdef extern from "distill_runs.h" nogil:
         double (*max_f64)(const double *a, Py_ssize_t n) noexcept nogil
         void (*sums_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
                          double max_s, double max_t, const float *next_s, const float *next_t,
-                         lucid_row_sums *out) noexcept nogil
+                         int divergence, double *exp_s, lucid_row_sums *out) noexcept nogil
         void (*sums_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
                          double max_s, double max_t, const double *next_s,
-                         const double *next_t, lucid_row_sums *out) noexcept nogil
+                         const double *next_t, int divergence, double *exp_s,
+                         lucid_row_sums *out) noexcept nogil
         void (*jsd_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
                         lucid_row_side student, lucid_row_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
         void (*jsd_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
                         lucid_row_side student, lucid_row_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
-        void (*grad_f32)(const float *own, const float *other, float *out, Py_ssize_t n,
-                         const lucid_grad_params *params) noexcept nogil
-        void (*grad_f64)(const double *own, const double *other, double *out, Py_ssize_t n,
+        void (*grad_f32)(const float *own, const float *other, const double *own_exp,
+                         float *out, Py_ssize_t n, const lucid_grad_params *params) noexcept nogil
+        void (*grad_f64)(const double *own, const double *other, const double *own_exp,
+                         double *out, Py_ssize_t n,
                          const lucid_grad_params *params) noexcept nogil
     const lucid_distill_runs *lucid_distill_runs_for(int level)
     uint16_t lucid_float_to_half(float f)
@@ -216,7 +217,7 @@ cdef const char *next_row(Operand a, Py_ssize_t r, Py_ssize_t stop, const char *
 
 
 cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf, char *tbuf,
-                      char *gbuf) noexcept nogil:
+                      char *gbuf, double *exp_s) noexcept nogil:
     """The constants and divergence of row ``r`` into ``job.stats[r]`` (and its gradient row)."""
     cdef const lucid_distill_runs *runs = job.runs
     cdef Py_ssize_t n = job.cols
@@ -234,12 +235,14 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
         student.max = runs.max_f32(<const float *>s, n) * job.inv_t
         teacher.max = runs.max_f32(<const float *>t, n) * job.inv_t
         runs.sums_f32(<const float *>s, <const float *>t, n, job.inv_t, student.max,
-                      teacher.max, <const float *>next_s, <const float *>next_t, &sums)
+                      teacher.max, <const float *>next_s, <const float *>next_t,
+                      job.divergence, exp_s, &sums)
     else:
         student.max = runs.max_f64(<const double *>s, n) * job.inv_t
         teacher.max = runs.max_f64(<const double *>t, n) * job.inv_t
         runs.sums_f64(<const double *>s, <const double *>t, n, job.inv_t, student.max,
-                      teacher.max, <const double *>next_s, <const double *>next_t, &sums)
+                      teacher.max, <const double *>next_s, <const double *>next_t,
+                      job.divergence, exp_s, &sums)
     student.log_sum = log(sums.sum_exp_s)
     teacher.log_sum = log(sums.sum_exp_t)
     stats[MAX_S] = student.max
@@ -249,10 +252,10 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
     # KL(p || q) = sum p (log p - log q) = sum e^y (y - x) / Z_t - (log Z_t - log Z_s):
     # for identical rows both parts are exactly 0.
     if job.divergence == KL:
-        stats[DIVERGENCE] = (sums.weighted_t / sums.sum_exp_t
+        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_t
                              - (teacher.log_sum - student.log_sum))
     elif job.divergence == REVERSE_KL:
-        stats[DIVERGENCE] = (sums.weighted_s / sums.sum_exp_s
+        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_s
                              - (student.log_sum - teacher.log_sum))
     else:
         if job.compute == F32:
@@ -265,8 +268,9 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
     stats[KL_P_M] = kl_p_m
     stats[KL_Q_M] = kl_q_m
     if job.out.data != NULL:
-        # The gradient while the row is still in cache: no second trip to memory.
-        gradient_row(job, r, s, t, gbuf)
+        # The gradient while the row is still in cache: no second trip to
+        # memory, and the exps of the student's logits are reused.
+        gradient_row(job, r, s, t, gbuf, exp_s)
 
 
 cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
@@ -297,7 +301,7 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
 
 
 cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *t,
-                       char *gbuf) noexcept nogil:
+                       char *gbuf, const double *own_exp) noexcept nogil:
     """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``."""
     cdef Py_ssize_t n = job.cols
     cdef const char *own_row = t if job.wrt_teacher else s
@@ -306,10 +310,11 @@ cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *
     cdef char *out = job.out.data + r * job.out.row_stride if direct else gbuf
     cdef lucid_grad_params g = grad_params(job, r)
     if job.compute == F32:
-        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, <float *>out, n, &g)
+        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, own_exp,
+                          <float *>out, n, &g)
     else:
-        job.runs.grad_f64(<const double *>own_row, <const double *>other_row, <double *>out,
-                          n, &g)
+        job.runs.grad_f64(<const double *>own_row, <const double *>other_row, own_exp,
+                          <double *>out, n, &g)
     if not direct:
         store_row(job.out, r, n, job.compute, out)
 
@@ -326,10 +331,13 @@ cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexce
     cdef bint gather_t = not is_direct(job.teacher, job.compute)
     cdef char *sbuf = row_buffer(gather_s, job.cols, job.compute)
     cdef char *tbuf = row_buffer(gather_t, job.cols, job.compute)
-    cdef bint scatter = job.out.data != NULL and not is_direct(job.out, job.compute)
+    cdef bint fused = job.out.data != NULL
+    cdef bint scatter = fused and not is_direct(job.out, job.compute)
     cdef char *gbuf = row_buffer(scatter, job.cols, job.compute)
+    # The exps of the student's logits, kept for its gradient (one row of doubles).
+    cdef double *exp_s = <double *>row_buffer(fused, job.cols, F64)
     cdef int failed = ((gather_s and sbuf == NULL) or (gather_t and tbuf == NULL)
-                       or (scatter and gbuf == NULL))
+                       or (scatter and gbuf == NULL) or (fused and exp_s == NULL))
     if not failed:
         for r in range(start, stop):
             if job.keep != NULL and not job.keep[r]:
@@ -337,7 +345,8 @@ cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexce
                 if job.out.data != NULL:
                     zero_row(job.out, r, job.cols)  # selected out: never computed
             else:
-                forward_row(job, r, stop, sbuf, tbuf, gbuf)
+                forward_row(job, r, stop, sbuf, tbuf, gbuf, exp_s)
+    PyMem_RawFree(exp_s)
     PyMem_RawFree(sbuf)
     PyMem_RawFree(tbuf)
     PyMem_RawFree(gbuf)
@@ -361,7 +370,7 @@ cdef int gradient_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexc
                 zero_row(job.out, r, n)  # selected out: never computed
             else:
                 gradient_row(job, r, load_row(job.student, r, n, job.compute, sbuf),
-                             load_row(job.teacher, r, n, job.compute, tbuf), gbuf)
+                             load_row(job.teacher, r, n, job.compute, tbuf), gbuf, NULL)
     PyMem_RawFree(sbuf)
     PyMem_RawFree(tbuf)
     PyMem_RawFree(gbuf)

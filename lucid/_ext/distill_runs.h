@@ -37,12 +37,12 @@
             __builtin_prefetch(p_ + b_, 0, 2);                                   \
     } while (0)
 
-/* The sums of one pass over a row, given both maxima (the KL directions). */
+/* The sums of one pass over a row, given both maxima. */
 typedef struct lucid_row_sums {
     double sum_exp_s;     /* sum exp(x_j): the student's normaliser */
     double sum_exp_t;     /* sum exp(y_j): the teacher's */
-    double weighted_t;    /* sum exp(y_j) (y_j - x_j), 0 where exp(y_j) == 0 */
-    double weighted_s;    /* sum exp(x_j) (x_j - y_j), 0 where exp(x_j) == 0 */
+    double weighted;      /* KL: sum exp(y_j) (y_j - x_j); reverse KL: sum exp(x_j) (x_j - y_j);
+                           * a term is 0 where its exp is 0; JSD: 0 (its own pass) */
 } lucid_row_sums;
 
 /* How one side of a row becomes log-probabilities: log p_j = (v_j inv_t - max) - log_sum. */
@@ -64,6 +64,9 @@ typedef struct lucid_grad_params {
     int difference;
 } lucid_grad_params;
 
+/* Which weighted sum the sums pass keeps (the divergence codes of _distill.pyx). */
+enum { LUCID_DISTILL_KL = 0, LUCID_DISTILL_REVERSE_KL = 1, LUCID_DISTILL_JSD = 2 };
+
 /* 0 where the probability is 0 (0 log 0 = 0, also against an infinite log
  * ratio), the product otherwise; a NaN probability stays NaN. */
 LUCID_DISTILL_INLINE double lucid_distill_term(double probability, double value)
@@ -77,7 +80,34 @@ LUCID_DISTILL_INLINE double lucid_distill_log_prob(double v, double inv_t, lucid
     return (v * inv_t - side.max) - side.log_sum;
 }
 
-#define LUCID_DISTILL_DEFINE_RUNS(T, S)                                           \
+/* exp(x) for the arguments these runs have, x <= 0 (a shifted logit or a
+ * log-probability), -inf (gives 0) and NaN (stays NaN), within 1e-11
+ * relative: log_exp.h's reduction and scaling, with a degree-9 Taylor
+ * polynomial instead of lucid_exp_f64's degree 10, and one clamp instead of
+ * two. Used for float32 and float16 inputs, whose results are checked to
+ * 1e-6 relative; float64 inputs use lucid_exp_f64. */
+LUCID_DISTILL_INLINE double lucid_distill_exp_short(double x)
+{
+    const double LOG2E = 0x1.71547652b82fep0, LN2_HI = 0x1.62e42feep-1,
+                 LN2_LO = 0x1.a39ef35793c76p-33, ROUND = 0x1.8p52;
+    /* Below -746 the result is 0 (and the scaling below stays in range). */
+    double c = x < -746.0 ? -746.0 : x;
+    double shifted = c * LOG2E + ROUND;
+    uint64_t n_plus_2bias = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 2046u;
+    double n = shifted - ROUND;
+    double r = (c - n * LN2_HI) - n * LN2_LO;
+    double q = 1.0 / 362880;
+    q = q * r + 1.0 / 40320;
+    q = q * r + 1.0 / 5040;
+    q = q * r + 1.0 / 720;
+    q = q * r + 1.0 / 120;
+    q = q * r + 1.0 / 24;
+    q = q * r + 1.0 / 6;
+    q = q * r + 0.5;
+    return lucid_scale_f64(1.0 + (r + r * r * q), n_plus_2bias);
+}
+
+#define LUCID_DISTILL_DEFINE_RUNS(T, S, EXP)                                      \
 /* The largest value of a row; NaNs are skipped (they reach the sums). */       \
 LUCID_DISTILL_INLINE double lucid_distill_max_##S(const T *restrict a, ptrdiff_t n) \
 {                                                                                \
@@ -97,30 +127,33 @@ LUCID_DISTILL_INLINE double lucid_distill_max_##S(const T *restrict a, ptrdiff_t
     return (double)top;                                                          \
 }                                                                                \
                                                                                  \
-/* One element of the sums pass, added into lane `lane` of the four sums. */    \
+/* One element of the sums pass; DIVERGENCE (a constant) picks the weighted    \
+ * sum, and KEEP_EXP (a constant) keeps exp(x_j) in *exp_s for the gradient    \
+ * that follows. */                                                             \
 LUCID_DISTILL_INLINE void lucid_distill_sums_elem_##S(T s, T t, double inv_t,    \
-        double max_s, double max_t, double *zs, double *zt, double *wt,          \
-        double *ws)                                                              \
+        double max_s, double max_t, int divergence, int keep_exp, double *exp_s, \
+        double *zs, double *zt, double *weighted)                                \
 {                                                                                \
     double x = (double)s * inv_t - max_s, y = (double)t * inv_t - max_t;         \
-    double es = lucid_exp_f64(x), et = lucid_exp_f64(y);                         \
+    double es = EXP(x), et = EXP(y);                                             \
     *zs += es;                                                                   \
     *zt += et;                                                                   \
-    *wt += lucid_distill_term(et, y - x);                                        \
-    *ws += lucid_distill_term(es, x - y);                                        \
+    if (divergence == LUCID_DISTILL_KL)                                          \
+        *weighted += lucid_distill_term(et, y - x);                              \
+    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
+        *weighted += lucid_distill_term(es, x - y);                              \
+    if (keep_exp)                                                                \
+        *exp_s = es;                                                             \
 }                                                                                \
                                                                                  \
-/* The sums pass. It runs on a row already in cache (the maxima pass brought it  \
- * there), so it also asks for the next row (next_s, next_t: n values each)    \
- * to be brought into L2 meanwhile: the next maxima pass then finds it there,   \
- * and reading memory overlaps with this pass's arithmetic. */                  \
-LUCID_DISTILL_INLINE void lucid_distill_sums_##S(const T *restrict s, const T *restrict t, \
-        ptrdiff_t n, double inv_t, double max_s, double max_t, const T *next_s,  \
-        const T *next_t, lucid_row_sums *out)                                    \
+LUCID_DISTILL_INLINE void lucid_distill_sums_loop_##S(const T *restrict s,       \
+        const T *restrict t, ptrdiff_t n, double inv_t, double max_s, double max_t, \
+        const T *next_s, const T *next_t, int divergence, int keep_exp,          \
+        double *restrict exp_s, lucid_row_sums *out)                             \
 {                                                                                \
     double zs[LUCID_DISTILL_LANES] = {0}, zt[LUCID_DISTILL_LANES] = {0};         \
-    double wt[LUCID_DISTILL_LANES] = {0}, ws[LUCID_DISTILL_LANES] = {0};         \
-    double tail[4] = {0};                                                        \
+    double w[LUCID_DISTILL_LANES] = {0};                                         \
+    double tail[3] = {0};                                                        \
     ptrdiff_t i = 0, lane;                                                       \
     for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
         LUCID_DISTILL_PREFETCH_L2(next_s + i, sizeof(T) * LUCID_DISTILL_LANES);  \
@@ -128,23 +161,54 @@ LUCID_DISTILL_INLINE void lucid_distill_sums_##S(const T *restrict s, const T *r
         _Pragma("GCC unroll 1")                                                  \
         for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
             lucid_distill_sums_elem_##S(s[i + lane], t[i + lane], inv_t, max_s,  \
-                                        max_t, &zs[lane], &zt[lane], &wt[lane],  \
-                                        &ws[lane]);                              \
+                                        max_t, divergence, keep_exp,             \
+                                        exp_s + i + lane, &zs[lane], &zt[lane],  \
+                                        &w[lane]);                               \
     }                                                                            \
     for (; i < n; i++)                                                           \
-        lucid_distill_sums_elem_##S(s[i], t[i], inv_t, max_s, max_t, &tail[0],   \
-                                    &tail[1], &tail[2], &tail[3]);               \
-    out->sum_exp_s = out->sum_exp_t = out->weighted_t = out->weighted_s = 0.0;   \
+        lucid_distill_sums_elem_##S(s[i], t[i], inv_t, max_s, max_t, divergence, \
+                                    keep_exp, exp_s + i, &tail[0], &tail[1],     \
+                                    &tail[2]);                                   \
+    out->sum_exp_s = out->sum_exp_t = out->weighted = 0.0;                       \
     for (lane = 0; lane < LUCID_DISTILL_LANES; lane++) {                         \
         out->sum_exp_s += zs[lane];                                              \
         out->sum_exp_t += zt[lane];                                              \
-        out->weighted_t += wt[lane];                                             \
-        out->weighted_s += ws[lane];                                             \
+        out->weighted += w[lane];                                                \
     }                                                                            \
     out->sum_exp_s += tail[0];                                                   \
     out->sum_exp_t += tail[1];                                                   \
-    out->weighted_t += tail[2];                                                  \
-    out->weighted_s += tail[3];                                                  \
+    out->weighted += tail[2];                                                    \
+}                                                                                \
+                                                                                 \
+/* The sums pass. It runs on a row already in cache (the maxima pass brought it  \
+ * there), so it also asks for the next row (next_s, next_t: n values each)    \
+ * to be brought into L2 meanwhile: the next maxima pass then finds it there,   \
+ * and reading memory overlaps with this pass's arithmetic. Each variant is    \
+ * its own loop, so no choice is made per element. */                         \
+LUCID_DISTILL_INLINE void lucid_distill_sums_##S(const T *s, const T *t, ptrdiff_t n, \
+        double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
+        int divergence, double *exp_s, lucid_row_sums *out)                      \
+{                                                                                \
+    /* Without exp_s the loop is given a scratch pointer it never writes through. */ \
+    double *scratch = exp_s ? exp_s : (double *)out;                             \
+    if (exp_s == NULL && divergence == LUCID_DISTILL_KL)                         \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_KL, 0, scratch, out);          \
+    else if (exp_s == NULL && divergence == LUCID_DISTILL_REVERSE_KL)            \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_REVERSE_KL, 0, scratch, out);  \
+    else if (exp_s == NULL)                                                      \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_JSD, 0, scratch, out);         \
+    else if (divergence == LUCID_DISTILL_KL)                                     \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_KL, 1, scratch, out);          \
+    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_REVERSE_KL, 1, scratch, out);  \
+    else                                                                         \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_JSD, 1, scratch, out);         \
 }                                                                                \
                                                                                  \
 /* One element of the JSD pass: p (log p - log m) and q (log q - log m). */      \
@@ -154,7 +218,7 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_elem_##S(T s, T t, double inv_t,    
 {                                                                                \
     double log_q = lucid_distill_log_prob(s, inv_t, student);                    \
     double log_p = lucid_distill_log_prob(t, inv_t, teacher);                    \
-    double q = lucid_exp_f64(log_q), p = lucid_exp_f64(log_p);                   \
+    double q = EXP(log_q), p = EXP(log_p);                                       \
     double log_m = lucid_log_f64(beta * p + (1.0 - beta) * q);                   \
     *kp += lucid_distill_term(p, log_p - log_m);                                 \
     *kq += lucid_distill_term(q, log_q - log_m);                                 \
@@ -185,75 +249,82 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_##S(const T *restrict s, const T *re
     *kl_q_m += tail_q;                                                           \
 }                                                                                \
                                                                                  \
-/* The three forms of a gradient element (lucid_grad_params). */               \
-LUCID_DISTILL_INLINE T lucid_distill_grad_difference_##S(T own, T other,         \
-                                                         lucid_grad_params g)    \
+/* One gradient element in FORM (a constant: 0 difference, 1 weighted against   \
+ * the other side, 2 weighted against the mixture). With USE_EXP (a constant), \
+ * *own_exp is the exp(own x_j) the sums pass kept: p_own = *own_exp *          \
+ * own_scale, one exp fewer than from the logits. */                           \
+LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp,   \
+        const double *own_exp, double own_scale, const lucid_grad_params *g, int form) \
 {                                                                                \
-    double p_own = lucid_exp_f64(lucid_distill_log_prob(own, g.inv_t, g.own));    \
-    double p_other = lucid_exp_f64(lucid_distill_log_prob(other, g.inv_t, g.other)); \
-    return (T)(g.coef * (p_own - p_other));                                      \
+    double log_own = lucid_distill_log_prob(own, g->inv_t, g->own);              \
+    double log_other = lucid_distill_log_prob(other, g->inv_t, g->other);        \
+    double p_own = use_exp ? *own_exp * own_scale : EXP(log_own);                \
+    double value, log_ref = log_other;                                           \
+    if (form == 0)                                                               \
+        return (T)(g->coef * (p_own - EXP(log_other)));                          \
+    if (form == 2)                                                               \
+        log_ref = lucid_log_f64(g->weight_own * p_own                            \
+                                + (1.0 - g->weight_own) * EXP(log_other));       \
+    value = lucid_distill_term(p_own, log_own - log_ref - g->k);                 \
+    return (T)(g->coef * value);                                                 \
 }                                                                                \
                                                                                  \
-LUCID_DISTILL_INLINE T lucid_distill_grad_weighted_##S(T own, T other,           \
-                                                       lucid_grad_params g)      \
+LUCID_DISTILL_INLINE void lucid_distill_grad_loop_##S(const T *restrict own,     \
+        const T *restrict other, int use_exp, const double *restrict own_exp,    \
+        T *restrict out, ptrdiff_t n, const lucid_grad_params *g, int form)      \
 {                                                                                \
-    double log_own = lucid_distill_log_prob(own, g.inv_t, g.own);                \
-    double log_other = lucid_distill_log_prob(other, g.inv_t, g.other);          \
-    double p_own = lucid_exp_f64(log_own);                                       \
-    return (T)(g.coef * lucid_distill_term(p_own, log_own - log_other - g.k));   \
-}                                                                                \
-                                                                                 \
-LUCID_DISTILL_INLINE T lucid_distill_grad_mixture_##S(T own, T other,            \
-                                                      lucid_grad_params g)       \
-{                                                                                \
-    double log_own = lucid_distill_log_prob(own, g.inv_t, g.own);                \
-    double p_own = lucid_exp_f64(log_own);                                       \
-    double p_other = lucid_exp_f64(lucid_distill_log_prob(other, g.inv_t, g.other)); \
-    double log_m = lucid_log_f64(g.weight_own * p_own + (1.0 - g.weight_own) * p_other); \
-    return (T)(g.coef * lucid_distill_term(p_own, log_own - log_m - g.k));       \
-}                                                                                \
-                                                                                 \
-/* One gradient row; the choice of form sits outside the element loop. */       \
-LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *restrict own,          \
-        const T *restrict other, T *restrict out, ptrdiff_t n,                   \
-        const lucid_grad_params *params)                                         \
-{                                                                                \
-    const lucid_grad_params g = *params;                                         \
+    const lucid_grad_params params = *g;                                         \
+    const double own_scale = 1.0 / lucid_exp_f64(params.own.log_sum);            \
     ptrdiff_t i;                                                                 \
-    if (g.difference)                                                            \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_distill_grad_difference_##S(own[i], other[i], g);     \
-    else if (g.weight_own == 0.0)                                                \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_distill_grad_weighted_##S(own[i], other[i], g);       \
+    for (i = 0; i < n; i++)                                                      \
+        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], use_exp, own_exp + i, \
+                                             own_scale, &params, form);          \
+}                                                                                \
+                                                                                 \
+/* One gradient row; the form and own_exp are chosen outside the element loop. */ \
+LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *own, const T *other,   \
+        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *g)  \
+{                                                                                \
+    int form = g->difference ? 0 : (g->weight_own == 0.0 ? 1 : 2);              \
+    /* Without own_exp the loop is given a pointer it never reads through. */   \
+    const double *kept = own_exp ? own_exp : &g->coef;                           \
+    if (own_exp == NULL && form == 0)                                            \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 0);          \
+    else if (own_exp == NULL && form == 1)                                       \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 1);          \
+    else if (own_exp == NULL)                                                    \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 2);          \
+    else if (form == 0)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 0);          \
+    else if (form == 1)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 1);          \
     else                                                                         \
-        for (i = 0; i < n; i++)                                                  \
-            out[i] = lucid_distill_grad_mixture_##S(own[i], other[i], g);        \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 2);          \
 }
 
-LUCID_DISTILL_DEFINE_RUNS(float, f32)
-LUCID_DISTILL_DEFINE_RUNS(double, f64)
+LUCID_DISTILL_DEFINE_RUNS(float, f32, lucid_distill_exp_short)
+LUCID_DISTILL_DEFINE_RUNS(double, f64, lucid_exp_f64)
 
 /* The entry points of one level. */
 typedef struct lucid_distill_runs {
     double (*max_f32)(const float *a, ptrdiff_t n);
     double (*max_f64)(const double *a, ptrdiff_t n);
     void (*sums_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t, double max_s,
-                     double max_t, const float *next_s, const float *next_t,
-                     lucid_row_sums *out);
+                     double max_t, const float *next_s, const float *next_t, int divergence,
+                     double *exp_s, lucid_row_sums *out);
     void (*sums_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t, double max_s,
-                     double max_t, const double *next_s, const double *next_t,
-                     lucid_row_sums *out);
+                     double max_t, const double *next_s, const double *next_t, int divergence,
+                     double *exp_s, lucid_row_sums *out);
     void (*jsd_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t,
                     lucid_row_side student, lucid_row_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
     void (*jsd_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t,
                     lucid_row_side student, lucid_row_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
-    void (*grad_f32)(const float *own, const float *other, float *out, ptrdiff_t n,
-                     const lucid_grad_params *params);
-    void (*grad_f64)(const double *own, const double *other, double *out, ptrdiff_t n,
-                     const lucid_grad_params *params);
+    void (*grad_f32)(const float *own, const float *other, const double *own_exp, float *out,
+                     ptrdiff_t n, const lucid_grad_params *params);
+    void (*grad_f64)(const double *own, const double *other, const double *own_exp,
+                     double *out, ptrdiff_t n, const lucid_grad_params *params);
 } lucid_distill_runs;
 
 #define LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, T, S)                 \
@@ -263,9 +334,10 @@ TARGET static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)   
 }                                                                                \
 TARGET static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
         double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
-        lucid_row_sums *out)                                                     \
+        int divergence, double *exp_s, lucid_row_sums *out)                      \
 {                                                                                \
-    lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, out);   \
+    lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence, \
+                           exp_s, out);                                          \
 }                                                                                \
 TARGET static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
         double inv_t, lucid_row_side student, lucid_row_side teacher, double beta, \
@@ -273,10 +345,10 @@ TARGET static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdi
 {                                                                                \
     lucid_distill_jsd_##S(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m); \
 }                                                                                \
-TARGET static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other, T *out, \
-        ptrdiff_t n, const lucid_grad_params *params)                            \
+TARGET static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other,  \
+        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *params) \
 {                                                                                \
-    lucid_distill_grad_##S(own, other, out, n, params);                          \
+    lucid_distill_grad_##S(own, other, own_exp, out, n, params);                 \
 }
 
 #define LUCID_DISTILL_DEFINE_LEVEL(LEVEL, TARGET)                                 \

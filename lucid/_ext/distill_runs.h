@@ -90,8 +90,11 @@ LUCID_DISTILL_INLINE double lucid_distill_exp_short(double x)
 {
     const double LOG2E = 0x1.71547652b82fep0, LN2_HI = 0x1.62e42feep-1,
                  LN2_LO = 0x1.a39ef35793c76p-33, ROUND = 0x1.8p52;
-    /* Below -746 the result is 0 (and the scaling below stays in range). */
-    double c = x < -746.0 ? -746.0 : x;
+    /* Below -746 the result is 0 (and the scaling below stays in range). A
+     * bit-mask select: with a conditional expression gcc folds exp(-746) to
+     * the constant 0 and branches around the arithmetic, which it cannot
+     * vectorise without AVX-512's masks. */
+    double c = lucid_select_f64(x < -746.0, -746.0, x);
     double shifted = c * LOG2E + ROUND;
     uint64_t n_plus_2bias = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 2046u;
     double n = shifted - ROUND;

@@ -219,3 +219,28 @@ def test_strided_rows_allocate_row_buffers_not_copies():
     teacher = logits((128, 4096), np.float16, 26)
     peak = traced_peak(lambda: distillation_loss(student, teacher, 2.0))
     assert peak < MiB, f"{peak / MiB:.2f} MiB"
+
+
+def test_runs_in_threads_with_small_stacks_and_releases_the_gil():
+    # Row buffers live on the heap, so a 128 KiB stack is plenty; two Python
+    # threads computing at once get the same answers as one after the other.
+    import threading
+
+    student, teacher = logits((32, 8192), np.float32, 27), logits((32, 8192), np.float32, 28)
+    want = distillation_loss(student, teacher, 2.0, reduction="none").numpy()
+    results = [None, None]
+
+    def work(k):
+        results[k] = distillation_loss(student, teacher, 2.0, reduction="none").numpy()
+
+    previous = threading.stack_size(128 * 1024)
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        threading.stack_size(previous)
+    for result in results:
+        np.testing.assert_array_equal(result, want)

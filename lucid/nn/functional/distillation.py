@@ -45,7 +45,7 @@ from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
 from lucid.nn.functional.kl_div import _FLOAT_DTYPES, _check_reduction
-from lucid.ops._dims import normalize_dim
+from lucid._dims import normalize_dim
 from lucid.ops.broadcasting import unbroadcast
 
 DIVERGENCES = kernels.DIVERGENCES

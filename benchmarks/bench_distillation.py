@@ -1,0 +1,143 @@
+"""Time lucid's fused distillation loss against the unfused script and the bandwidth probe.
+
+A training step's loss work: the forward and the backward w.r.t. the student
+logits, float32 ``(rows, classes)``, for lucid's ``distillation_loss`` and for
+the script every distillation user writes in the reference framework
+(``kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean") * T**2``
+then ``backward``), the libraries taking turns (timing helpers of
+``bench_kl_div.py``). The bandwidth probe reads both inputs once and nothing
+else; the fused step also writes a fresh input-sized gradient. The peak
+memory beyond that gradient is traced with tracemalloc (which sees numpy's
+arrays and the kernels' row buffers).
+
+    python benchmarks/bench_distillation.py                 # (4096, 32000), 2 threads
+    python benchmarks/bench_distillation.py --quick         # small and fast, for a smoke test
+    python benchmarks/bench_distillation.py --json out.json
+"""
+import argparse
+import json
+import pathlib
+import sys
+import tracemalloc
+
+import numpy as np
+
+import lucid
+from lucid.nn.functional import distillation_loss
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_kl_div import machine, probe, set_threads, time_interleaved, torch  # noqa: E402
+
+if torch is not None:
+    import torch.nn.functional as torch_functional
+
+TEMPERATURE = 2.0
+MiB = 1 << 20
+
+
+def make_logits(shape, seed=0):
+    """Student and teacher logits, float32, a few units apart like a model's."""
+    rng = np.random.default_rng(seed)
+    return (3 * rng.standard_normal(shape, dtype=np.float32),
+            3 * rng.standard_normal(shape, dtype=np.float32))
+
+
+def step_functions(student, teacher, divergence):
+    """One training step's loss work per library: forward, then backward w.r.t. the student."""
+    s = lucid.tensor(student, requires_grad=True)
+    t = lucid.from_numpy(teacher)
+
+    def lucid_step():
+        s.grad = None
+        distillation_loss(s, t, TEMPERATURE, divergence=divergence).backward()
+
+    functions = {"lucid": lucid_step}
+    if torch is not None and divergence == "kl":
+        st = torch.tensor(student, requires_grad=True)
+        tt = torch.from_numpy(teacher)
+
+        def torch_step():
+            st.grad = None
+            loss = torch_functional.kl_div(
+                torch_functional.log_softmax(st / TEMPERATURE, dim=-1),
+                torch_functional.softmax(tt / TEMPERATURE, dim=-1),
+                reduction="batchmean") * TEMPERATURE ** 2
+            loss.backward()
+
+        functions["torch"] = torch_step
+    return functions, s
+
+
+def peak_beyond_gradient(student, teacher):
+    """Peak traced bytes of a lucid step beyond the gradient it returns."""
+    s = lucid.tensor(student, requires_grad=True)
+    t = lucid.from_numpy(teacher)
+    distillation_loss(s, t, TEMPERATURE).backward()   # warm-up
+    s.grad = None
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        distillation_loss(s, t, TEMPERATURE).backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - s.grad.numpy().nbytes
+
+
+def run(args):
+    shape = (args.rows, args.cols)
+    set_threads(args.threads)
+    student, teacher = make_logits(shape)
+    results = {"machine": machine(args.threads), "shape": list(shape),
+               "repetitions": args.repetitions, "cases": []}
+    print(f"{results['machine']['cpu']}, {args.threads} threads, float32 {shape}, "
+          f"T = {TEMPERATURE}, medians of {args.repetitions} runs")
+    print(f"{'case':40} {'lucid ms':>10} {'torch ms':>10} {'probe ms':>10} "
+          f"{'lucid/probe':>12} {'torch/lucid':>12}")
+    for divergence in ("kl", "reverse_kl", "jsd"):
+        functions, _ = step_functions(student, teacher, divergence)
+        functions["read both inputs"] = probe(student, teacher)
+        medians, samples = time_interleaved(functions, args.repetitions)
+        case = {"case": f"forward+backward (student), {divergence}", "threads": args.threads,
+                "seconds": medians, "samples": samples}
+        results["cases"].append(case)
+        print_case(case)
+    results["peak_bytes_beyond_gradient"] = peak_beyond_gradient(student, teacher)
+    print(f"peak memory beyond the gradient: {results['peak_bytes_beyond_gradient'] / MiB:.3f} MiB")
+    return results
+
+
+def print_case(case):
+    s = case["seconds"]
+
+    def ms(name):
+        return f"{s[name] * 1e3:10.1f}" if name in s else f"{'-':>10}"
+
+    def ratio(a, b):
+        return f"{s[a] / s[b]:12.2f}" if a in s and b in s else f"{'-':>12}"
+
+    print(f"{case['case']:40} {ms('lucid')} {ms('torch')} {ms('read both inputs')} "
+          f"{ratio('lucid', 'read both inputs')} {ratio('torch', 'lucid')}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--cols", type=int, default=32000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="a (64, 1000) input and 2 repetitions: checks the script, not the speed")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.cols, args.repetitions = 64, 1000, 2
+    results = run(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

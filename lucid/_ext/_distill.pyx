@@ -1,0 +1,470 @@
+"""OpenMP kernels of the fused distillation loss: per-row divergences and gradients from logits.
+
+A row is a pair of logit rows over the same classes, the student's and the
+teacher's. Neither softmax is ever written out: the forward reads a row to
+find both maxima, then once more, while it sits in cache, for both
+normalisers and the divergence (a third time for the JSD, whose mixture needs
+both normalisers first), and saves a handful of float64 constants per row
+(``stats``). The backward recomputes each probability from the logits and
+those constants and writes the gradient row once.
+
+Three layers, bottom to top:
+
+1. Runs over one contiguous row (``distill_runs.h``, compiled per SIMD level;
+   the level is ``_simd``'s, passed in by the caller).
+2. Row functions: a row that is not contiguous in the compute precision
+   (strided, float16, or a dtype mix) is gathered into a per-thread heap
+   buffer of one row, so nothing input-sized is allocated and threads with
+   small stacks work; gradients for such rows are scattered back the same way.
+3. The Python-facing wrappers :func:`forward_rows` and :func:`gradient_rows`:
+   the rows are split into one contiguous range per thread (what
+   ``schedule="static"`` does), each range handled with its own buffers.
+
+Every row is computed by one thread in a fixed order, so a row's result does
+not depend on the thread count. Masked rows (``keep[r] == 0``) are never
+read: their constants and gradient rows are zeros.
+"""
+from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
+from cython.parallel cimport prange
+from libc.math cimport log
+from libc.stdint cimport uint8_t, uint16_t
+from libc.string cimport memset
+
+from lucid._ext._openmp_helpers cimport effective_n_threads
+
+cdef extern from "kl_math.h" nogil:
+    float lucid_half_to_float(uint16_t h)
+
+cdef extern from "distill_runs.h" nogil:
+    ctypedef struct lucid_row_sums:
+        double sum_exp_s
+        double sum_exp_t
+        double weighted
+    ctypedef struct lucid_row_side:
+        double max
+        double log_sum
+    ctypedef struct lucid_grad_params:
+        double inv_t
+        lucid_row_side own
+        lucid_row_side other
+        double coef
+        double k
+        double weight_own
+        int difference
+    ctypedef struct lucid_distill_runs:
+        double (*max_f32)(const float *a, Py_ssize_t n) noexcept nogil
+        double (*max_f64)(const double *a, Py_ssize_t n) noexcept nogil
+        void (*sums_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
+                         double max_s, double max_t, const float *next_s, const float *next_t,
+                         int divergence, double *exp_s, lucid_row_sums *out) noexcept nogil
+        void (*sums_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
+                         double max_s, double max_t, const double *next_s,
+                         const double *next_t, int divergence, double *exp_s,
+                         lucid_row_sums *out) noexcept nogil
+        void (*jsd_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
+                        lucid_row_side student, lucid_row_side teacher, double beta,
+                        double *kl_p_m, double *kl_q_m) noexcept nogil
+        void (*jsd_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
+                        lucid_row_side student, lucid_row_side teacher, double beta,
+                        double *kl_p_m, double *kl_q_m) noexcept nogil
+        void (*grad_f32)(const float *own, const float *other, const double *own_exp,
+                         float *out, Py_ssize_t n, const lucid_grad_params *params) noexcept nogil
+        void (*grad_f64)(const double *own, const double *other, const double *own_exp,
+                         double *out, Py_ssize_t n,
+                         const lucid_grad_params *params) noexcept nogil
+    const lucid_distill_runs *lucid_distill_runs_for(int level)
+    uint16_t lucid_float_to_half(float f)
+
+cdef enum:
+    # Storage kinds of an operand; the compute precision is F32 or F64.
+    F16 = 0
+    F32 = 1
+    F64 = 2
+    KL = 0
+    REVERSE_KL = 1
+    JSD = 2
+    # Below this many elements per thread an OpenMP fork/join costs more than it saves.
+    MIN_ELEMENTS_PER_THREAD = 32768
+
+# Columns of the per-row constants: both sides' maximum and log-sum-exp (of
+# the logits over T), the divergence, and for the JSD its two KL terms.
+cdef enum:
+    MAX_S = 0
+    LOG_SUM_S = 1
+    MAX_T = 2
+    LOG_SUM_T = 3
+    DIVERGENCE = 4
+    KL_P_M = 5
+    KL_Q_M = 6
+    N_STATS_ = 7
+
+N_STATS = N_STATS_
+STAT_COLUMNS = {"divergence": DIVERGENCE, "kl_p_m": KL_P_M, "kl_q_m": KL_Q_M}
+KIND_CODES = {"float16": F16, "float32": F32, "float64": F64}
+DIVERGENCE_CODES = {"kl": KL, "reverse_kl": REVERSE_KL, "jsd": JSD}
+
+
+cdef struct Operand:
+    # A 2-D strided (rows, classes) view: strides in bytes, any sign, 0 for broadcasting.
+    char *data
+    Py_ssize_t row_stride
+    Py_ssize_t col_stride
+    int kind
+
+
+cdef struct Job:
+    # Everything a range of rows needs; the same for every thread.
+    const lucid_distill_runs *runs
+    Operand student
+    Operand teacher
+    Operand out
+    Py_ssize_t cols
+    int compute
+    int divergence
+    double inv_t
+    double beta
+    const uint8_t *keep          # NULL: every row is kept
+    double *stats                # (rows, N_STATS)
+    const double *coef           # the gradient's factor: one value, or one per row
+    Py_ssize_t coef_stride       # 0 or 1
+    bint wrt_teacher
+
+
+cdef Operand make_operand(tuple spec):
+    """``(address, row_stride, col_stride, kind)`` from the wrapper, as an Operand."""
+    cdef Operand a
+    a.data = <char *><size_t>spec[0]
+    a.row_stride = spec[1]
+    a.col_stride = spec[2]
+    a.kind = spec[3]
+    return a
+
+
+cdef inline Py_ssize_t itemsize(int kind) noexcept nogil:
+    return 2 if kind == F16 else (4 if kind == F32 else 8)
+
+
+cdef inline bint is_direct(Operand a, int compute) noexcept nogil:
+    """Whether rows of ``a`` can be handed to the runs as they are."""
+    return a.kind == compute and a.col_stride == itemsize(compute)
+
+
+cdef const char *load_row(Operand a, Py_ssize_t r, Py_ssize_t n, int compute,
+                          char *buf) noexcept nogil:
+    """Row ``r`` of ``a`` as ``n`` contiguous values of the compute type (in ``buf`` if gathered)."""
+    cdef const char *row = a.data + r * a.row_stride
+    cdef Py_ssize_t j, cs = a.col_stride
+    cdef float *fbuf = <float *>buf
+    cdef double *dbuf = <double *>buf
+    if is_direct(a, compute):
+        return row
+    # float16 widens exactly to float32 and float32 to float64.
+    if compute == F32:
+        if a.kind == F16:
+            for j in range(n):
+                fbuf[j] = lucid_half_to_float((<const uint16_t *>(row + j * cs))[0])
+        else:
+            for j in range(n):
+                fbuf[j] = (<const float *>(row + j * cs))[0]
+    elif a.kind == F16:
+        for j in range(n):
+            dbuf[j] = lucid_half_to_float((<const uint16_t *>(row + j * cs))[0])
+    elif a.kind == F32:
+        for j in range(n):
+            dbuf[j] = (<const float *>(row + j * cs))[0]
+    else:
+        for j in range(n):
+            dbuf[j] = (<const double *>(row + j * cs))[0]
+    return buf
+
+
+cdef void store_row(Operand a, Py_ssize_t r, Py_ssize_t n, int compute,
+                    const char *values) noexcept nogil:
+    """Write ``n`` compute-type values into row ``r`` of ``a``, in its storage kind."""
+    cdef char *row = a.data + r * a.row_stride
+    cdef Py_ssize_t j, cs = a.col_stride
+    cdef const float *f = <const float *>values
+    cdef const double *d = <const double *>values
+    for j in range(n):
+        if a.kind == F16:
+            # From double this rounds twice (to float, then to half): at most
+            # one half ulp off in a tie, only for a float16 input mixed with float64.
+            (<uint16_t *>(row + j * cs))[0] = lucid_float_to_half(
+                f[j] if compute == F32 else <float>d[j])
+        elif a.kind == F32:
+            (<float *>(row + j * cs))[0] = f[j] if compute == F32 else <float>d[j]
+        else:
+            (<double *>(row + j * cs))[0] = d[j]
+
+
+cdef void zero_row(Operand a, Py_ssize_t r, Py_ssize_t n) noexcept nogil:
+    """Row ``r`` of ``a`` set to +0.0 (all bits zero, in every storage kind)."""
+    cdef char *row = a.data + r * a.row_stride
+    cdef Py_ssize_t j, size = itemsize(a.kind)
+    if a.col_stride == size:
+        memset(row, 0, n * size)
+    else:
+        for j in range(n):
+            memset(row + j * a.col_stride, 0, size)
+
+
+cdef const char *next_row(Operand a, Py_ssize_t r, Py_ssize_t stop, const char *row,
+                          int compute) noexcept nogil:
+    """Where the row after ``r`` starts, for prefetching (``row`` itself when there is none)."""
+    if r + 1 < stop and is_direct(a, compute):
+        return a.data + (r + 1) * a.row_stride
+    return row
+
+
+cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf, char *tbuf,
+                      char *gbuf, double *exp_s) noexcept nogil:
+    """The constants and divergence of row ``r`` into ``job.stats[r]`` (and its gradient row)."""
+    cdef const lucid_distill_runs *runs = job.runs
+    cdef Py_ssize_t n = job.cols
+    cdef const char *s = load_row(job.student, r, n, job.compute, sbuf)
+    cdef const char *t = load_row(job.teacher, r, n, job.compute, tbuf)
+    cdef const char *next_s = next_row(job.student, r, stop, s, job.compute)
+    cdef const char *next_t = next_row(job.teacher, r, stop, t, job.compute)
+    cdef double *stats = job.stats + r * N_STATS_
+    cdef lucid_row_sums sums
+    cdef lucid_row_side student, teacher
+    cdef double kl_p_m = 0.0, kl_q_m = 0.0
+    # inv_t > 0 and rounding is monotonic, so max(v / T) = max(v) / T. A row
+    # of -inf has maximum -inf and gives -inf - -inf = NaN, as log_softmax.
+    if job.compute == F32:
+        student.max = runs.max_f32(<const float *>s, n) * job.inv_t
+        teacher.max = runs.max_f32(<const float *>t, n) * job.inv_t
+        runs.sums_f32(<const float *>s, <const float *>t, n, job.inv_t, student.max,
+                      teacher.max, <const float *>next_s, <const float *>next_t,
+                      job.divergence, exp_s, &sums)
+    else:
+        student.max = runs.max_f64(<const double *>s, n) * job.inv_t
+        teacher.max = runs.max_f64(<const double *>t, n) * job.inv_t
+        runs.sums_f64(<const double *>s, <const double *>t, n, job.inv_t, student.max,
+                      teacher.max, <const double *>next_s, <const double *>next_t,
+                      job.divergence, exp_s, &sums)
+    student.log_sum = log(sums.sum_exp_s)
+    teacher.log_sum = log(sums.sum_exp_t)
+    stats[MAX_S] = student.max
+    stats[LOG_SUM_S] = student.log_sum
+    stats[MAX_T] = teacher.max
+    stats[LOG_SUM_T] = teacher.log_sum
+    # KL(p || q) = sum p (log p - log q) = sum e^y (y - x) / Z_t - (log Z_t - log Z_s):
+    # for identical rows both parts are exactly 0.
+    if job.divergence == KL:
+        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_t
+                             - (teacher.log_sum - student.log_sum))
+    elif job.divergence == REVERSE_KL:
+        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_s
+                             - (student.log_sum - teacher.log_sum))
+    else:
+        if job.compute == F32:
+            runs.jsd_f32(<const float *>s, <const float *>t, n, job.inv_t, student, teacher,
+                         job.beta, &kl_p_m, &kl_q_m)
+        else:
+            runs.jsd_f64(<const double *>s, <const double *>t, n, job.inv_t, student, teacher,
+                         job.beta, &kl_p_m, &kl_q_m)
+        stats[DIVERGENCE] = job.beta * kl_p_m + (1.0 - job.beta) * kl_q_m
+    stats[KL_P_M] = kl_p_m
+    stats[KL_Q_M] = kl_q_m
+    if job.out.data != NULL:
+        # The gradient while the row is still in cache: no second trip to
+        # memory, and the exps of the student's logits are reused.
+        gradient_row(job, r, s, t, gbuf, exp_s)
+
+
+cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
+    """What the gradient run needs for row ``r`` (formulas in ``distill.py``)."""
+    cdef const double *stats = job.stats + r * N_STATS_
+    cdef lucid_row_side student, teacher
+    cdef lucid_grad_params g
+    student.max = stats[MAX_S]
+    student.log_sum = stats[LOG_SUM_S]
+    teacher.max = stats[MAX_T]
+    teacher.log_sum = stats[LOG_SUM_T]
+    g.inv_t = job.inv_t
+    g.own = teacher if job.wrt_teacher else student
+    g.other = student if job.wrt_teacher else teacher
+    g.coef = job.coef[r * job.coef_stride]
+    g.k = stats[DIVERGENCE]
+    g.weight_own = 0.0
+    # KL(p || q): d/ds = (q - p) / T, d/dt = p (log p - log q - KL) / T; the
+    # reverse KL swaps the roles. The JSD: d/ds = (1 - beta) q (log q - log m
+    # - KL(q || m)) / T and d/dt = beta p (log p - log m - KL(p || m)) / T.
+    g.difference = (job.divergence == KL) != job.wrt_teacher
+    if job.divergence == JSD:
+        g.difference = 0
+        g.weight_own = job.beta if job.wrt_teacher else 1.0 - job.beta
+        g.coef = g.coef * g.weight_own
+        g.k = stats[KL_P_M] if job.wrt_teacher else stats[KL_Q_M]
+    return g
+
+
+cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *t,
+                       char *gbuf, const double *own_exp) noexcept nogil:
+    """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``."""
+    cdef Py_ssize_t n = job.cols
+    cdef const char *own_row = t if job.wrt_teacher else s
+    cdef const char *other_row = s if job.wrt_teacher else t
+    cdef bint direct = is_direct(job.out, job.compute)
+    cdef char *out = job.out.data + r * job.out.row_stride if direct else gbuf
+    cdef lucid_grad_params g = grad_params(job, r)
+    if job.compute == F32:
+        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, own_exp,
+                          <float *>out, n, &g)
+    else:
+        job.runs.grad_f64(<const double *>own_row, <const double *>other_row, own_exp,
+                          <double *>out, n, &g)
+    if not direct:
+        store_row(job.out, r, n, job.compute, out)
+
+
+cdef inline char *row_buffer(bint needed, Py_ssize_t cols, int compute) noexcept nogil:
+    """A heap buffer of one row in the compute type, or NULL when not ``needed``."""
+    return <char *>PyMem_RawMalloc(cols * itemsize(compute) + 1) if needed else NULL
+
+
+cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Rows ``[start, stop)`` of the forward; 1 if a buffer could not be allocated."""
+    cdef Py_ssize_t r
+    cdef bint gather_s = not is_direct(job.student, job.compute)
+    cdef bint gather_t = not is_direct(job.teacher, job.compute)
+    cdef char *sbuf = row_buffer(gather_s, job.cols, job.compute)
+    cdef char *tbuf = row_buffer(gather_t, job.cols, job.compute)
+    cdef bint fused = job.out.data != NULL
+    cdef bint scatter = fused and not is_direct(job.out, job.compute)
+    cdef char *gbuf = row_buffer(scatter, job.cols, job.compute)
+    # The exps of the student's logits, kept for its gradient (one row of doubles).
+    cdef double *exp_s = <double *>row_buffer(fused, job.cols, F64)
+    cdef int failed = ((gather_s and sbuf == NULL) or (gather_t and tbuf == NULL)
+                       or (scatter and gbuf == NULL) or (fused and exp_s == NULL))
+    if not failed:
+        for r in range(start, stop):
+            if job.keep != NULL and not job.keep[r]:
+                memset(job.stats + r * N_STATS_, 0, N_STATS_ * sizeof(double))
+                if job.out.data != NULL:
+                    zero_row(job.out, r, job.cols)  # selected out: never computed
+            else:
+                forward_row(job, r, stop, sbuf, tbuf, gbuf, exp_s)
+    PyMem_RawFree(exp_s)
+    PyMem_RawFree(sbuf)
+    PyMem_RawFree(tbuf)
+    PyMem_RawFree(gbuf)
+    return failed
+
+
+cdef int gradient_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Rows ``[start, stop)`` of a gradient; 1 if a buffer could not be allocated."""
+    cdef Py_ssize_t r, n = job.cols
+    cdef bint gather_s = not is_direct(job.student, job.compute)
+    cdef bint gather_t = not is_direct(job.teacher, job.compute)
+    cdef bint scatter = not is_direct(job.out, job.compute)
+    cdef char *sbuf = row_buffer(gather_s, n, job.compute)
+    cdef char *tbuf = row_buffer(gather_t, n, job.compute)
+    cdef char *gbuf = row_buffer(scatter, n, job.compute)
+    cdef int failed = ((gather_s and sbuf == NULL) or (gather_t and tbuf == NULL)
+                       or (scatter and gbuf == NULL))
+    if not failed:
+        for r in range(start, stop):
+            if job.keep != NULL and not job.keep[r]:
+                zero_row(job.out, r, n)  # selected out: never computed
+            else:
+                gradient_row(job, r, load_row(job.student, r, n, job.compute, sbuf),
+                             load_row(job.teacher, r, n, job.compute, tbuf), gbuf, NULL)
+    PyMem_RawFree(sbuf)
+    PyMem_RawFree(tbuf)
+    PyMem_RawFree(gbuf)
+    return failed
+
+
+cdef void run(const Job *job, Py_ssize_t rows, bint gradient) except *:
+    """Every row, in one contiguous range per thread (static schedule), GIL released."""
+    cdef int n_threads = effective_n_threads(rows * job.cols, MIN_ELEMENTS_PER_THREAD)
+    cdef Py_ssize_t k
+    cdef int failed = 0
+    with nogil:
+        if n_threads > 1:
+            for k in prange(n_threads, schedule="static", num_threads=n_threads):
+                if gradient:
+                    failed += gradient_range(job, rows * k // n_threads,
+                                             rows * (k + 1) // n_threads)
+                else:
+                    failed += forward_range(job, rows * k // n_threads,
+                                            rows * (k + 1) // n_threads)
+        elif gradient:
+            # One thread: stay out of OpenMP entirely (cheap, and fork-safe).
+            failed = gradient_range(job, 0, rows)
+        else:
+            failed = forward_range(job, 0, rows)
+    if failed:
+        raise MemoryError(f"distillation loss: no memory for a row buffer of "
+                          f"{job.cols} values")
+
+
+cdef Job make_job(tuple student, tuple teacher, Py_ssize_t cols, int compute,
+                  const uint8_t[::1] keep, double[:, ::1] stats, double inv_t,
+                  int divergence, double beta, int level):
+    cdef Job job
+    job.runs = lucid_distill_runs_for(level)
+    job.student = make_operand(student)
+    job.teacher = make_operand(teacher)
+    job.cols = cols
+    job.compute = compute
+    job.divergence = divergence
+    job.inv_t = inv_t
+    job.beta = beta
+    job.keep = &keep[0] if keep.shape[0] > 0 else NULL
+    job.stats = &stats[0, 0]
+    job.out.data = NULL
+    job.coef = NULL
+    job.coef_stride = 0
+    job.wrt_teacher = False
+    return job
+
+
+def forward_rows(tuple student,            # IN, (address, row stride, col stride, kind)
+                 tuple teacher,            # IN, the same for the teacher's rows
+                 Py_ssize_t cols,
+                 int compute,              # F32 or F64, a value of KIND_CODES
+                 const uint8_t[::1] keep,  # IN, (rows,), or empty: keep every row
+                 double[:, ::1] stats,     # OUT, (rows, N_STATS)
+                 double inv_t, int divergence, double beta, int level,
+                 tuple student_grad=None,  # OUT, optional: the student's gradient rows
+                 const double[::1] coef=None):  # IN, its factor: 1 value or one per row
+    """Per-row constants and divergence of ``rows = stats.shape[0]`` rows into ``stats``.
+
+    With ``student_grad``, also the gradient w.r.t. the student times ``coef``,
+    computed while each row is in cache. The wrapper (``distill.py``) checks
+    shapes and arguments and keeps the arrays behind the addresses alive; this
+    loop trusts them.
+    """
+    cdef Py_ssize_t rows = stats.shape[0]
+    if rows == 0:
+        return
+    cdef Job job = make_job(student, teacher, cols, compute, keep, stats, inv_t, divergence,
+                            beta, level)
+    if student_grad is not None:
+        job.out = make_operand(student_grad)
+        job.coef = &coef[0]
+        job.coef_stride = 0 if coef.shape[0] == 1 else 1
+    run(&job, rows, False)
+
+
+def gradient_rows(tuple student, tuple teacher,
+                  tuple out,                # OUT, the gradient rows (writable view)
+                  Py_ssize_t cols, int compute,
+                  const uint8_t[::1] keep,  # IN, as for forward_rows
+                  double[:, ::1] stats,     # IN, what forward_rows wrote
+                  const double[::1] coef,   # IN, 1 value, or one per row
+                  bint wrt_teacher, double inv_t, int divergence, double beta, int level):
+    """Gradient rows w.r.t. the student (or the teacher) times ``coef`` into ``out``."""
+    cdef Py_ssize_t rows = stats.shape[0]
+    if rows == 0:
+        return
+    cdef Job job = make_job(student, teacher, cols, compute, keep, stats, inv_t, divergence,
+                            beta, level)
+    job.out = make_operand(out)
+    job.coef = &coef[0]
+    job.coef_stride = 0 if coef.shape[0] == 1 else 1
+    job.wrt_teacher = wrt_teacher
+    run(&job, rows, True)

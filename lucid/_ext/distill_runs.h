@@ -1,0 +1,418 @@
+/* Row runs of the fused distillation loss (lucid/_ext/_distill.pyx).
+ *
+ * A distillation row is a pair of logit rows, the student's s and the
+ * teacher's t, over the same classes. With the temperature T (inv_t = 1 / T),
+ *
+ *   x_j = s_j / T - max_k s_k / T,  log q_j = x_j - log sum_k exp(x_k)
+ *
+ * and likewise y_j and log p_j for the teacher. The runs below turn a row
+ * into those constants and into the divergence or a gradient row without
+ * ever writing q or p out: every exp and log happens in registers, in double,
+ * whatever the storage type of the row (float or double).
+ *
+ * As in kl_simd.h, each run is written once as an always-inline body and
+ * compiled per SIMD level inside a function with that level's `target`
+ * attribute, and sums go to LUCID_DISTILL_LANES fixed lanes added in lane
+ * order at the end: gcc vectorises them without reordering any addition
+ * (no -ffast-math), so a row's result is the same for any thread count.
+ * Special values are decided by explicit comparisons (log_exp.h).
+ */
+#ifndef LUCID_DISTILL_RUNS_H
+#define LUCID_DISTILL_RUNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log_exp.h"
+
+#define LUCID_DISTILL_LANES 16
+#define LUCID_DISTILL_INLINE static inline __attribute__((always_inline))
+
+/* Ask for BYTES bytes from P (a multiple of a 64-byte line) to be brought into
+ * L2 (hint 2: not L1, which the current row's loads keep busy). Prefetches
+ * never fault, so reading ahead of a row's end is harmless. */
+#define LUCID_DISTILL_PREFETCH_L2(P, BYTES) do {                                 \
+        const char *p_ = (const char *)(P);                                      \
+        for (size_t b_ = 0; b_ < (BYTES); b_ += 64)                              \
+            __builtin_prefetch(p_ + b_, 0, 2);                                   \
+    } while (0)
+
+/* The sums of one pass over a row, given both maxima. */
+typedef struct lucid_row_sums {
+    double sum_exp_s;     /* sum exp(x_j): the student's normaliser */
+    double sum_exp_t;     /* sum exp(y_j): the teacher's */
+    double weighted;      /* KL: sum exp(y_j) (y_j - x_j); reverse KL: sum exp(x_j) (x_j - y_j);
+                           * a term is 0 where its exp is 0; JSD: 0 (its own pass) */
+} lucid_row_sums;
+
+/* How one side of a row becomes log-probabilities: log p_j = (v_j inv_t - max) - log_sum. */
+typedef struct lucid_row_side {
+    double max;
+    double log_sum;
+} lucid_row_side;
+
+/* A gradient row: out_j = coef * own_j * (log own_j - log ref_j - k), the
+ * "weighted" form, where ref is the other side (weight_own == 0) or the
+ * mixture m = weight_own own + (1 - weight_own) other (the JSD); or
+ * out_j = coef * (own_j - other_j), the "difference" form. */
+typedef struct lucid_grad_params {
+    double inv_t;
+    lucid_row_side own, other;
+    double coef;
+    double k;
+    double weight_own;
+    int difference;
+} lucid_grad_params;
+
+/* Which weighted sum the sums pass keeps (the divergence codes of _distill.pyx). */
+enum { LUCID_DISTILL_KL = 0, LUCID_DISTILL_REVERSE_KL = 1, LUCID_DISTILL_JSD = 2 };
+
+/* 0 where the probability is 0 (0 log 0 = 0, also against an infinite log
+ * ratio), the product otherwise; a NaN probability stays NaN. */
+LUCID_DISTILL_INLINE double lucid_distill_term(double probability, double value)
+{
+    return lucid_select_f64(probability == 0.0, 0.0, probability * value);
+}
+
+LUCID_DISTILL_INLINE double lucid_distill_log_prob(double v, double inv_t, lucid_row_side side)
+{
+    /* The order log_softmax uses: shift by the maximum first, then the log-sum. */
+    return (v * inv_t - side.max) - side.log_sum;
+}
+
+/* exp(x) for the arguments these runs have, x <= 0 (a shifted logit or a
+ * log-probability), -inf (gives 0) and NaN (stays NaN), within 1e-11
+ * relative: log_exp.h's reduction and scaling, with a degree-9 Taylor
+ * polynomial instead of lucid_exp_f64's degree 10, and one clamp instead of
+ * two. Used for float32 and float16 inputs, whose results are checked to
+ * 1e-6 relative; float64 inputs use lucid_exp_f64. */
+LUCID_DISTILL_INLINE double lucid_distill_exp_short(double x)
+{
+    const double LOG2E = 0x1.71547652b82fep0, LN2_HI = 0x1.62e42feep-1,
+                 LN2_LO = 0x1.a39ef35793c76p-33, ROUND = 0x1.8p52;
+    /* Below -746 the result is 0 (and the scaling below stays in range). A
+     * bit-mask select: with a conditional expression gcc folds exp(-746) to
+     * the constant 0 and branches around the arithmetic, which it cannot
+     * vectorise without AVX-512's masks. */
+    double c = lucid_select_f64(x < -746.0, -746.0, x);
+    double shifted = c * LOG2E + ROUND;
+    uint64_t n_plus_2bias = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 2046u;
+    double n = shifted - ROUND;
+    double r = (c - n * LN2_HI) - n * LN2_LO;
+    double q = 1.0 / 362880;
+    q = q * r + 1.0 / 40320;
+    q = q * r + 1.0 / 5040;
+    q = q * r + 1.0 / 720;
+    q = q * r + 1.0 / 120;
+    q = q * r + 1.0 / 24;
+    q = q * r + 1.0 / 6;
+    q = q * r + 0.5;
+    return lucid_scale_f64(1.0 + (r + r * r * q), n_plus_2bias);
+}
+
+#define LUCID_DISTILL_DEFINE_RUNS(T, S, EXP)                                      \
+/* The largest value of a row; NaNs are skipped (they reach the sums). */       \
+LUCID_DISTILL_INLINE double lucid_distill_max_##S(const T *restrict a, ptrdiff_t n) \
+{                                                                                \
+    T lanes[LUCID_DISTILL_LANES], top = -(T)INFINITY;                            \
+    ptrdiff_t i = 0, lane;                                                       \
+    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                           \
+        lanes[lane] = -(T)INFINITY;                                              \
+    for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
+            lanes[lane] = a[i + lane] > lanes[lane] ? a[i + lane] : lanes[lane]; \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                           \
+        top = lanes[lane] > top ? lanes[lane] : top;                             \
+    for (; i < n; i++)                                                           \
+        top = a[i] > top ? a[i] : top;                                           \
+    return (double)top;                                                          \
+}                                                                                \
+                                                                                 \
+/* One element of the sums pass; DIVERGENCE (a constant) picks the weighted    \
+ * sum, and KEEP_EXP (a constant) keeps exp(x_j) in *exp_s for the gradient    \
+ * that follows. */                                                             \
+LUCID_DISTILL_INLINE void lucid_distill_sums_elem_##S(T s, T t, double inv_t,    \
+        double max_s, double max_t, int divergence, int keep_exp, double *exp_s, \
+        double *zs, double *zt, double *weighted)                                \
+{                                                                                \
+    double x = (double)s * inv_t - max_s, y = (double)t * inv_t - max_t;         \
+    double es = EXP(x), et = EXP(y);                                             \
+    *zs += es;                                                                   \
+    *zt += et;                                                                   \
+    if (divergence == LUCID_DISTILL_KL)                                          \
+        *weighted += lucid_distill_term(et, y - x);                              \
+    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
+        *weighted += lucid_distill_term(es, x - y);                              \
+    if (keep_exp)                                                                \
+        *exp_s = es;                                                             \
+}                                                                                \
+                                                                                 \
+LUCID_DISTILL_INLINE void lucid_distill_sums_loop_##S(const T *restrict s,       \
+        const T *restrict t, ptrdiff_t n, double inv_t, double max_s, double max_t, \
+        const T *next_s, const T *next_t, int divergence, int keep_exp,          \
+        double *restrict exp_s, lucid_row_sums *out)                             \
+{                                                                                \
+    double zs[LUCID_DISTILL_LANES] = {0}, zt[LUCID_DISTILL_LANES] = {0};         \
+    double w[LUCID_DISTILL_LANES] = {0};                                         \
+    double tail[3] = {0};                                                        \
+    ptrdiff_t i = 0, lane;                                                       \
+    for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
+        LUCID_DISTILL_PREFETCH_L2(next_s + i, sizeof(T) * LUCID_DISTILL_LANES);  \
+        LUCID_DISTILL_PREFETCH_L2(next_t + i, sizeof(T) * LUCID_DISTILL_LANES);  \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
+            lucid_distill_sums_elem_##S(s[i + lane], t[i + lane], inv_t, max_s,  \
+                                        max_t, divergence, keep_exp,             \
+                                        exp_s + i + lane, &zs[lane], &zt[lane],  \
+                                        &w[lane]);                               \
+    }                                                                            \
+    for (; i < n; i++)                                                           \
+        lucid_distill_sums_elem_##S(s[i], t[i], inv_t, max_s, max_t, divergence, \
+                                    keep_exp, exp_s + i, &tail[0], &tail[1],     \
+                                    &tail[2]);                                   \
+    out->sum_exp_s = out->sum_exp_t = out->weighted = 0.0;                       \
+    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++) {                         \
+        out->sum_exp_s += zs[lane];                                              \
+        out->sum_exp_t += zt[lane];                                              \
+        out->weighted += w[lane];                                                \
+    }                                                                            \
+    out->sum_exp_s += tail[0];                                                   \
+    out->sum_exp_t += tail[1];                                                   \
+    out->weighted += tail[2];                                                    \
+}                                                                                \
+                                                                                 \
+/* The sums pass. It runs on a row already in cache (the maxima pass brought it  \
+ * there), so it also asks for the next row (next_s, next_t: n values each)    \
+ * to be brought into L2 meanwhile: the next maxima pass then finds it there,   \
+ * and reading memory overlaps with this pass's arithmetic. Each variant is    \
+ * its own loop, so no choice is made per element. */                         \
+LUCID_DISTILL_INLINE void lucid_distill_sums_##S(const T *s, const T *t, ptrdiff_t n, \
+        double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
+        int divergence, double *exp_s, lucid_row_sums *out)                      \
+{                                                                                \
+    /* Without exp_s the loop is given a scratch pointer it never writes through. */ \
+    double *scratch = exp_s ? exp_s : (double *)out;                             \
+    if (exp_s == NULL && divergence == LUCID_DISTILL_KL)                         \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_KL, 0, scratch, out);          \
+    else if (exp_s == NULL && divergence == LUCID_DISTILL_REVERSE_KL)            \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_REVERSE_KL, 0, scratch, out);  \
+    else if (exp_s == NULL)                                                      \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_JSD, 0, scratch, out);         \
+    else if (divergence == LUCID_DISTILL_KL)                                     \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_KL, 1, scratch, out);          \
+    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_REVERSE_KL, 1, scratch, out);  \
+    else                                                                         \
+        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
+                                    LUCID_DISTILL_JSD, 1, scratch, out);         \
+}                                                                                \
+                                                                                 \
+/* One element of the JSD pass: p (log p - log m) and q (log q - log m). */      \
+LUCID_DISTILL_INLINE void lucid_distill_jsd_elem_##S(T s, T t, double inv_t,     \
+        lucid_row_side student, lucid_row_side teacher, double beta,             \
+        double *kp, double *kq)                                                  \
+{                                                                                \
+    double log_q = lucid_distill_log_prob(s, inv_t, student);                    \
+    double log_p = lucid_distill_log_prob(t, inv_t, teacher);                    \
+    double q = EXP(log_q), p = EXP(log_p);                                       \
+    double log_m = lucid_log_f64(beta * p + (1.0 - beta) * q);                   \
+    *kp += lucid_distill_term(p, log_p - log_m);                                 \
+    *kq += lucid_distill_term(q, log_q - log_m);                                 \
+}                                                                                \
+                                                                                 \
+LUCID_DISTILL_INLINE void lucid_distill_jsd_##S(const T *restrict s, const T *restrict t, \
+        ptrdiff_t n, double inv_t, lucid_row_side student, lucid_row_side teacher, \
+        double beta, double *kl_p_m, double *kl_q_m)                             \
+{                                                                                \
+    double kp[LUCID_DISTILL_LANES] = {0}, kq[LUCID_DISTILL_LANES] = {0};         \
+    double tail_p = 0.0, tail_q = 0.0;                                           \
+    ptrdiff_t i = 0, lane;                                                       \
+    for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
+            lucid_distill_jsd_elem_##S(s[i + lane], t[i + lane], inv_t, student, \
+                                       teacher, beta, &kp[lane], &kq[lane]);     \
+    }                                                                            \
+    for (; i < n; i++)                                                           \
+        lucid_distill_jsd_elem_##S(s[i], t[i], inv_t, student, teacher, beta,    \
+                                   &tail_p, &tail_q);                            \
+    *kl_p_m = *kl_q_m = 0.0;                                                     \
+    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++) {                         \
+        *kl_p_m += kp[lane];                                                     \
+        *kl_q_m += kq[lane];                                                     \
+    }                                                                            \
+    *kl_p_m += tail_p;                                                           \
+    *kl_q_m += tail_q;                                                           \
+}                                                                                \
+                                                                                 \
+/* One gradient element in FORM (a constant: 0 difference, 1 weighted against   \
+ * the other side, 2 weighted against the mixture). With USE_EXP (a constant), \
+ * *own_exp is the exp(own x_j) the sums pass kept: p_own = *own_exp *          \
+ * own_scale, one exp fewer than from the logits. */                           \
+LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp,   \
+        const double *own_exp, double own_scale, const lucid_grad_params *g, int form) \
+{                                                                                \
+    double log_own = lucid_distill_log_prob(own, g->inv_t, g->own);              \
+    double log_other = lucid_distill_log_prob(other, g->inv_t, g->other);        \
+    double p_own = use_exp ? *own_exp * own_scale : EXP(log_own);                \
+    double value, log_ref = log_other;                                           \
+    if (form == 0)                                                               \
+        return (T)(g->coef * (p_own - EXP(log_other)));                          \
+    if (form == 2)                                                               \
+        log_ref = lucid_log_f64(g->weight_own * p_own                            \
+                                + (1.0 - g->weight_own) * EXP(log_other));       \
+    value = lucid_distill_term(p_own, log_own - log_ref - g->k);                 \
+    return (T)(g->coef * value);                                                 \
+}                                                                                \
+                                                                                 \
+LUCID_DISTILL_INLINE void lucid_distill_grad_loop_##S(const T *restrict own,     \
+        const T *restrict other, int use_exp, const double *restrict own_exp,    \
+        T *restrict out, ptrdiff_t n, const lucid_grad_params *g, int form)      \
+{                                                                                \
+    const lucid_grad_params params = *g;                                         \
+    const double own_scale = 1.0 / lucid_exp_f64(params.own.log_sum);            \
+    ptrdiff_t i;                                                                 \
+    for (i = 0; i < n; i++)                                                      \
+        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], use_exp, own_exp + i, \
+                                             own_scale, &params, form);          \
+}                                                                                \
+                                                                                 \
+/* One gradient row; the form and own_exp are chosen outside the element loop. */ \
+LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *own, const T *other,   \
+        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *g)  \
+{                                                                                \
+    int form = g->difference ? 0 : (g->weight_own == 0.0 ? 1 : 2);              \
+    /* Without own_exp the loop is given a pointer it never reads through. */   \
+    const double *kept = own_exp ? own_exp : &g->coef;                           \
+    if (own_exp == NULL && form == 0)                                            \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 0);          \
+    else if (own_exp == NULL && form == 1)                                       \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 1);          \
+    else if (own_exp == NULL)                                                    \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 2);          \
+    else if (form == 0)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 0);          \
+    else if (form == 1)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 1);          \
+    else                                                                         \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 2);          \
+}
+
+LUCID_DISTILL_DEFINE_RUNS(float, f32, lucid_distill_exp_short)
+LUCID_DISTILL_DEFINE_RUNS(double, f64, lucid_exp_f64)
+
+/* The entry points of one level. */
+typedef struct lucid_distill_runs {
+    double (*max_f32)(const float *a, ptrdiff_t n);
+    double (*max_f64)(const double *a, ptrdiff_t n);
+    void (*sums_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t, double max_s,
+                     double max_t, const float *next_s, const float *next_t, int divergence,
+                     double *exp_s, lucid_row_sums *out);
+    void (*sums_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t, double max_s,
+                     double max_t, const double *next_s, const double *next_t, int divergence,
+                     double *exp_s, lucid_row_sums *out);
+    void (*jsd_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t,
+                    lucid_row_side student, lucid_row_side teacher, double beta,
+                    double *kl_p_m, double *kl_q_m);
+    void (*jsd_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t,
+                    lucid_row_side student, lucid_row_side teacher, double beta,
+                    double *kl_p_m, double *kl_q_m);
+    void (*grad_f32)(const float *own, const float *other, const double *own_exp, float *out,
+                     ptrdiff_t n, const lucid_grad_params *params);
+    void (*grad_f64)(const double *own, const double *other, const double *own_exp,
+                     double *out, ptrdiff_t n, const lucid_grad_params *params);
+} lucid_distill_runs;
+
+#define LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, T, S)                 \
+TARGET static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)    \
+{                                                                                \
+    return lucid_distill_max_##S(a, n);                                          \
+}                                                                                \
+TARGET static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
+        double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
+        int divergence, double *exp_s, lucid_row_sums *out)                      \
+{                                                                                \
+    lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence, \
+                           exp_s, out);                                          \
+}                                                                                \
+TARGET static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
+        double inv_t, lucid_row_side student, lucid_row_side teacher, double beta, \
+        double *kl_p_m, double *kl_q_m)                                          \
+{                                                                                \
+    lucid_distill_jsd_##S(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m); \
+}                                                                                \
+TARGET static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other,  \
+        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *params) \
+{                                                                                \
+    lucid_distill_grad_##S(own, other, own_exp, out, n, params);                 \
+}
+
+#define LUCID_DISTILL_DEFINE_LEVEL(LEVEL, TARGET)                                 \
+LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                  \
+LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)                 \
+static const lucid_distill_runs lucid_distill_runs_##LEVEL = {                   \
+    lucid_distill_max_f32_##LEVEL, lucid_distill_max_f64_##LEVEL,                \
+    lucid_distill_sums_f32_##LEVEL, lucid_distill_sums_f64_##LEVEL,              \
+    lucid_distill_jsd_f32_##LEVEL, lucid_distill_jsd_f64_##LEVEL,                \
+    lucid_distill_grad_f32_##LEVEL, lucid_distill_grad_f64_##LEVEL,              \
+};
+
+LUCID_DISTILL_DEFINE_LEVEL(baseline, __attribute__((flatten)))
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LUCID_DISTILL_X86 1
+#if defined(__clang__)
+#define LUCID_DISTILL_AVX512 "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
+#else
+#define LUCID_DISTILL_AVX512 "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
+#endif
+LUCID_DISTILL_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
+LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_DISTILL_AVX512))))
+#else
+#define LUCID_DISTILL_X86 0
+#endif
+
+/* The table of a level, numbered as _simd.SIMD_LEVELS (which decides the
+ * level: this header only follows it); without x86 dispatch, the baseline. */
+static const lucid_distill_runs *lucid_distill_runs_for(int level)
+{
+#if LUCID_DISTILL_X86
+    if (level == 2)
+        return &lucid_distill_runs_avx512;
+    if (level == 1)
+        return &lucid_distill_runs_avx2;
+#endif
+    (void)level;
+    return &lucid_distill_runs_baseline;
+}
+
+/* float -> IEEE half, rounded to nearest even (subnormals, inf and NaN
+ * included): how a float16 input's gradient is stored. */
+static inline uint16_t lucid_float_to_half(float f)
+{
+    uint32_t u = lucid_bits_f32(f);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t magnitude = u & 0x7fffffffu;
+    if (magnitude >= 0x47800000u)            /* >= 65536 (rounds to inf), inf or NaN */
+        return (uint16_t)(sign | (magnitude > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (magnitude < 0x38800000u) {           /* below the smallest normal half */
+        /* Adding 0.5 shifts the value's bits so that the float addition itself
+         * rounds it to a multiple of 2**-24, the half subnormal spacing. */
+        float shifted = lucid_from_bits_f32(magnitude) + 0.5f;
+        return (uint16_t)(sign | (lucid_bits_f32(shifted) - 0x3f000000u));
+    }
+    /* Normal: rebias the exponent and round the 13 dropped bits to nearest even
+     * (a carry into the exponent is the correct result, up to inf). */
+    uint32_t odd = (magnitude >> 13) & 1u;
+    magnitude += 0xc8000fffu + odd;          /* (15 - 127) << 23, plus 0xfff */
+    return (uint16_t)(sign | (magnitude >> 13));
+}
+
+#endif /* LUCID_DISTILL_RUNS_H */

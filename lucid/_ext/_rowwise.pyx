@@ -1,191 +1,157 @@
-"""Fused per-row KL divergence: KL(teacher || student) over the last axis.
+"""The per-distribution (row) kernel's Python face: rows of any layout, in ``prange``.
 
-An evaluation job compares a teacher's and a student's output distributions
-row by row, and often holds them as logits. Turning logits into log-probabilities
-first (``log_softmax``) would write a full-size temporary for each input; this
-kernel instead normalises every row on the fly, in passes over the row while
-it sits in cache: the row maximum, the sum of exponentials, then the KL terms.
-Nothing but the per-row output, which the caller passes in, is written.
+An evaluation job compares a teacher's and students' output distributions row
+by row, often as logits. ``row_kernel.h`` turns a teacher's row and each
+student's row into the KL, both argmaxes and the label's log-probabilities in
+one reading of each row, block by block in L1 (its header comment gives the
+layers and the accuracy argument). This module only fills in the job, gives
+every thread its own work space on the heap (small thread stacks must work)
+and runs the rows in parallel.
 
-Three layers, bottom to top:
-
-1. Runs over contiguous chunks of a row, from the SIMD table of ``_simd``
-   (``kl_simd.h``): the maximum, the sum of exponentials, and ``kl_div``'s
-   own sum of KL terms, so the special values (0 log 0 = 0, q = 0 where
-   p > 0 gives +inf, NaN for values outside the domain) agree with it.
-2. Row functions: a row is read in chunks of ``CHUNK`` values, widened to
-   float64 (and turned into log-probabilities) in per-thread buffers, and
-   each chunk handed to the runs; :c:func:`row_side` gives the log-sum-exp
-   constants of a row, :c:func:`row_kl` its float64 sum of KL terms.
-3. The Python-facing wrapper :func:`kl_div_rows_2d`: ``prange`` over rows.
-
-Every row is summed in a fixed order (chunks in column order, lanes within a
-chunk as in ``kl_div``) on one thread, so the result of a row does not depend
-on the thread count or on which other rows share the call.
+Rows are the C-order indices of the leading axes; the kernel finds each row
+from the axes' strides itself, so layouts whose leading axes do not merge
+cost nothing extra and allocate nothing per row.
 """
-from cython.parallel cimport prange
-from libc.math cimport log, INFINITY
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from lucid._ext._openmp_helpers cimport effective_n_threads
-from lucid._ext._simd cimport kl_runs, lucid_kl_runs
 
-# Storage types of the inputs; every value is widened to double on reading.
-ctypedef fused student_t:
-    float
-    double
+cdef extern from "row_kernel.h" nogil:
+    enum:
+        LUCID_ROW_MAX_DIMS
+    ctypedef struct lucid_row_input:
+        const char *data
+        int dtype
+        Py_ssize_t col_stride
+        Py_ssize_t row_strides[LUCID_ROW_MAX_DIMS]
+    ctypedef struct lucid_row_job:
+        lucid_row_input teacher
+        const lucid_row_input *students
+        int n_students
+        int teacher_kind
+        int student_kind
+        int lead_ndim
+        Py_ssize_t lead_shape[LUCID_ROW_MAX_DIMS]
+        Py_ssize_t cols
+        double scale
+        const int64_t *labels
+        int64_t ignore_index
+        Py_ssize_t rows
+        double *kl
+        int64_t *student_argmax
+        int64_t *teacher_argmax
+        double *student_logprob
+        double *teacher_logprob
+    ctypedef void (*lucid_row_compare_fn)(const lucid_row_job *, Py_ssize_t, char *) noexcept nogil
+    size_t lucid_row_work_bytes(int n_students)
+    lucid_row_compare_fn lucid_row_compare_for(int level)
 
-ctypedef fused teacher_t:
-    float
-    double
-
-ctypedef fused value_t:
-    float
-    double
+KIND_CODES = {"logits": 0, "log-probs": 1, "probs": 2}
+#: The storage types the kernel reads, by numpy dtype character.
+DTYPE_CODES = {"f": 0, "d": 1, "e": 2, "b": 3, "h": 4, "i": 5, "l": 6, "q": 6,
+               "B": 7, "H": 8, "I": 9, "L": 10, "Q": 10}
+MAX_DIMS = LUCID_ROW_MAX_DIMS
 
 cdef enum:
-    LOGITS = 0
-    LOG_PROBS = 1
-    PROBS = 2
-    # Values of a row handled at once: three float64 buffers of this size
-    # (96 KiB) per thread, well inside L2 together with the row being read.
-    CHUNK = 4096
     # Below this many elements per thread an OpenMP fork/join costs more than it saves.
     MIN_ELEMENTS_PER_THREAD = 65536
 
-KIND_CODES = {"logits": LOGITS, "log-probs": LOG_PROBS, "probs": PROBS}
+
+cdef void fill_input(lucid_row_input *into, object spec):
+    """``spec``: (address, dtype code, column stride, leading strides), all in bytes."""
+    address, dtype, col_stride, row_strides = spec
+    into.data = <const char *><size_t>address
+    into.dtype = dtype
+    into.col_stride = col_stride
+    for d, stride in enumerate(row_strides):
+        into.row_strides[d] = stride
 
 
-cdef struct Side:
-    # How one row of one input becomes log-probabilities:
-    # log p_j = (v_j * scale - max) - log_sum for logits and log-probs (scale 1,
-    # max 0, log_sum 0 for log-probs, so v_j exactly); log v_j for probs.
-    int kind
-    double scale
-    double max
-    double log_sum
+cdef double *double_or_null(double[:, ::1] a):
+    return NULL if a is None else &a[0, 0]
 
 
-cdef void widen(const value_t[:, :] a, Py_ssize_t r, Py_ssize_t c0, Py_ssize_t n,
-                double *out) noexcept nogil:
-    """``out[:n]`` = row ``r`` of ``a`` from column ``c0``, in float64."""
-    cdef Py_ssize_t j
-    cdef const value_t *p
-    if a.strides[1] == sizeof(value_t):
-        p = &a[r, c0]  # contiguous: a plain loop, which the compiler vectorises
-        for j in range(n):
-            out[j] = p[j]
-    else:
-        for j in range(n):
-            out[j] = a[r, c0 + j]
+cdef int64_t *index_or_null(int64_t[:, ::1] a):
+    return NULL if a is None else &a[0, 0]
 
 
-cdef void log_probs(const lucid_kl_runs *runs, const value_t[:, :] a, Py_ssize_t r,
-                    Py_ssize_t c0, Py_ssize_t n, Side side, double *out,
-                    double *scratch) noexcept nogil:
-    """``out[:n]``: log-probabilities of row ``r`` of ``a`` from column ``c0``."""
-    cdef Py_ssize_t j
-    cdef const value_t *p
-    if side.kind == PROBS:
-        # log 0 = -inf (a class the distribution rules out); a negative
-        # probability gives NaN, outside the domain and never clipped.
-        widen(a, r, c0, n, scratch)
-        runs.log_f64(scratch, out, n)
-        return
-    if a.strides[1] == sizeof(value_t):
-        p = &a[r, c0]  # contiguous: a plain loop, which the compiler vectorises
-        for j in range(n):
-            out[j] = (p[j] * side.scale - side.max) - side.log_sum
-    else:
-        for j in range(n):
-            out[j] = (a[r, c0 + j] * side.scale - side.max) - side.log_sum
+def compare_rows(object teacher,          # IN, (address, dtype, col stride, lead strides)
+                 list students,           # IN, one such tuple per student
+                 tuple lead_shape,        # leading axes (rows in their C order)
+                 Py_ssize_t cols,
+                 int teacher_kind, int student_kind,  # values of KIND_CODES
+                 double scale,            # 1 / temperature, applied to logits
+                 int level,               # index of the SIMD level in _simd.SIMD_LEVELS
+                 const int64_t[::1] labels,  # IN, (rows,) or None
+                 int64_t ignore_index,
+                 double[:, ::1] kl,       # OUT, (students, rows)
+                 int64_t[:, ::1] student_argmax=None,   # OUT, (students, rows) or None
+                 int64_t[:, ::1] teacher_argmax=None,   # OUT, (1, rows) or None
+                 double[:, ::1] student_logprob=None,   # OUT, (students, rows) or None
+                 double[:, ::1] teacher_logprob=None):  # OUT, (1, rows) or None
+    """Fill the outputs for every row; the caller checks shapes, kinds and labels.
 
-
-cdef Side row_side(const lucid_kl_runs *runs, const value_t[:, :] a, Py_ssize_t r, int kind,
-                   double scale, double *buf) noexcept nogil:
-    """The constants that turn row ``r`` of ``a`` into log-probabilities."""
-    cdef Side side
-    cdef Py_ssize_t c0, n, cols = a.shape[1]
-    cdef double top = -INFINITY, chunk_top, total = 0.0
-    side.kind = kind
-    side.scale = 1.0
-    side.max = 0.0
-    side.log_sum = 0.0
-    if kind != LOGITS:
-        return side
-    side.scale = scale
-    # scale > 0 and rounding is monotonic, so the largest v * scale is the
-    # largest v times scale. A NaN never compares greater, so it is skipped
-    # here but reaches the sum below and makes the whole row NaN, as
-    # log_softmax does.
-    c0 = 0
-    while c0 < cols:
-        n = min(<Py_ssize_t>CHUNK, cols - c0)
-        widen(a, r, c0, n, buf)
-        chunk_top = runs.max_f64(buf, n)
-        if chunk_top > top:
-            top = chunk_top
-        c0 += n
-    top = top * scale
-    # Subtracting the maximum keeps every exponential <= 1, so nothing
-    # overflows; a row of all -inf gives exp(-inf - -inf) = NaN, as log_softmax.
-    c0 = 0
-    while c0 < cols:
-        n = min(<Py_ssize_t>CHUNK, cols - c0)
-        widen(a, r, c0, n, buf)
-        total += runs.sum_exp_f64(buf, n, scale, top)
-        c0 += n
-    side.max = top
-    side.log_sum = log(total)
-    return side
-
-
-cdef double row_kl(const lucid_kl_runs *runs, const student_t[:, :] student,
-                   const teacher_t[:, :] teacher, Py_ssize_t r, int student_kind,
-                   int teacher_kind, double scale) noexcept nogil:
-    """KL(teacher || student) of row ``r``: the float64 sum of its terms, chunk by chunk."""
-    cdef double xbuf[CHUNK]
-    cdef double tbuf[CHUNK]
-    cdef double scratch[CHUNK]
-    cdef Side s = row_side(runs, student, r, student_kind, scale, scratch)
-    cdef Side t = row_side(runs, teacher, r, teacher_kind, scale, scratch)
-    cdef Py_ssize_t c0, n, cols = student.shape[1]
-    cdef double acc = 0.0
-    # Probabilities enter as p, the other kinds as log p (kl_div's
-    # log_target=True), which keeps tiny probabilities exact instead of
-    # rounding them through exp and log.
-    cdef bint log_target = teacher_kind != PROBS
-    c0 = 0
-    while c0 < cols:
-        n = min(<Py_ssize_t>CHUNK, cols - c0)
-        log_probs(runs, student, r, c0, n, s, xbuf, scratch)
-        if log_target:
-            log_probs(runs, teacher, r, c0, n, t, tbuf, scratch)
-        else:
-            widen(teacher, r, c0, n, tbuf)
-        acc += runs.sum_f64(xbuf, tbuf, n, log_target)
-        c0 += n
-    return acc
-
-
-def kl_div_rows_2d(const student_t[:, :] student,  # IN, (rows, classes)
-                   const teacher_t[:, :] teacher,  # IN, same shape as student
-                   double[::1] out,                # OUT, (rows,)
-                   int student_kind,               # a value of KIND_CODES
-                   int teacher_kind,               # a value of KIND_CODES
-                   double scale):                  # 1 / temperature, applied to logits
-    """Write KL(teacher || student) of every row of two 2-D views into ``out``.
-
-    The caller checks shapes, kinds and the scale; this loop trusts them.
+    Raises ``MemoryError`` if a thread's work space cannot be allocated.
     """
-    cdef Py_ssize_t rows = student.shape[0]
-    cdef Py_ssize_t r
-    cdef const lucid_kl_runs *runs = kl_runs()
-    cdef int n_threads = effective_n_threads(rows * student.shape[1], MIN_ELEMENTS_PER_THREAD)
-    with nogil:
-        if n_threads > 1:
-            for r in prange(rows, schedule="static", num_threads=n_threads):
-                out[r] = row_kl(runs, student, teacher, r, student_kind, teacher_kind, scale)
-        else:
-            # One thread: stay out of OpenMP entirely (cheap, and fork-safe).
-            for r in range(rows):
-                out[r] = row_kl(runs, student, teacher, r, student_kind, teacher_kind, scale)
+    cdef lucid_row_job job
+    cdef Py_ssize_t rows = kl.shape[1], r
+    cdef int n_students = len(students), k, n_threads, failed = 0
+    cdef int *failed_at = &failed
+    cdef char *work = NULL
+    cdef size_t work_bytes = lucid_row_work_bytes(n_students)
+    cdef lucid_row_compare_fn compare = lucid_row_compare_for(level)
+    if rows == 0:
+        return
+    memset(&job, 0, sizeof(job))
+    fill_input(&job.teacher, teacher)
+    job.n_students = n_students
+    job.teacher_kind = teacher_kind
+    job.student_kind = student_kind
+    job.lead_ndim = len(lead_shape)
+    for k, n in enumerate(lead_shape):
+        job.lead_shape[k] = n
+    job.cols = cols
+    job.scale = scale
+    job.labels = NULL if labels is None else &labels[0]
+    job.ignore_index = ignore_index
+    job.rows = rows
+    job.kl = &kl[0, 0]
+    job.student_argmax = index_or_null(student_argmax)
+    job.teacher_argmax = index_or_null(teacher_argmax)
+    job.student_logprob = double_or_null(student_logprob)
+    job.teacher_logprob = double_or_null(teacher_logprob)
+    cdef lucid_row_input *inputs = <lucid_row_input *>malloc(n_students * sizeof(lucid_row_input))
+    if inputs == NULL:
+        raise MemoryError("compare_rows: cannot allocate the students' descriptions")
+    try:
+        for k in range(n_students):
+            fill_input(&inputs[k], students[k])
+        job.students = inputs
+        n_threads = effective_n_threads(rows * cols * (n_students + 1), MIN_ELEMENTS_PER_THREAD)
+        with nogil:
+            if n_threads > 1:
+                with parallel(num_threads=n_threads):
+                    # Per-thread work space on the heap, not the thread's stack.
+                    work = <char *>malloc(work_bytes)
+                    if work == NULL:
+                        failed_at[0] = 1
+                    for r in prange(rows, schedule="static"):
+                        if work != NULL:
+                            compare(&job, r, work)
+                    free(work)
+            else:
+                # One thread: stay out of OpenMP entirely (cheap, and fork-safe).
+                work = <char *>malloc(work_bytes)
+                if work == NULL:
+                    failed = 1
+                else:
+                    for r in range(rows):
+                        compare(&job, r, work)
+                    free(work)
+    finally:
+        free(inputs)
+    if failed:
+        raise MemoryError(f"compare_rows: cannot allocate {work_bytes} bytes of work space")

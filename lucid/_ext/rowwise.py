@@ -1,70 +1,81 @@
-"""Array-level per-row KL divergence: numpy arrays in, per-row float64 values out.
+"""Array-level row kernel: numpy arrays in, per-row KL, argmaxes and label log-probabilities out.
 
-The wrapper hands 2-D views of ``(..., classes)`` arrays to the fused row kernel
-of ``_rowwise``. Leading axes are merged into one row axis when that is a view;
-otherwise the array is walked as a sequence of 2-D views. Either way nothing
-input-sized is copied for float32 and float64 inputs.
+The wrapper describes each ``(..., classes)`` array to the kernel of
+``_rowwise`` by its address, storage type and byte strides: the kernel reads
+every layout (strided, reversed, leading axes that do not merge) and every
+real dtype in place, so nothing input-sized is copied. Only arrays the kernel
+cannot read directly (misaligned buffers, non-native byte order, long
+double) are converted first.
 """
-import itertools
+import math
 
 import numpy as np
 
-from lucid._ext import _rowwise
+from lucid._ext import _rowwise, _simd
+from lucid._ext.strided import _merged_axes as merged_axes
 
 KINDS = tuple(_rowwise.KIND_CODES)
 
-
-def _kernel_dtype(dtype):
-    """The storage the kernel reads: float32 and float64 as they are, others converted."""
-    if dtype in (np.float32, np.float64):
-        return dtype
-    # float16 widens exactly to float32; integers are converted to float64.
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(np.float64)
+# (kind, itemsize) -> the kernel's storage code.
+_STORAGE = {("f", 4): 0, ("f", 8): 1, ("f", 2): 2,
+            ("i", 1): 3, ("i", 2): 4, ("i", 4): 5, ("i", 8): 6,
+            ("u", 1): 7, ("u", 2): 8, ("u", 4): 9, ("u", 8): 10}
 
 
-def _kernel_array(array):
-    """``array`` in a storage the kernel reads; unaligned buffers are copied.
+def _readable(array):
+    """``array``, or a copy the kernel can read (aligned, native order, a known storage).
 
     A buffer at an odd byte offset (``np.frombuffer(..., offset=1)``) would be
     read through misaligned pointers, which C does not allow; the evaluation job
-    hands over one chunk at a time, so the copy stays chunk-sized.
+    hands over one chunk at a time, so such copies stay chunk-sized.
     """
-    return array.astype(_kernel_dtype(array.dtype), copy=not array.flags.aligned)
+    dtype = array.dtype
+    if (dtype.kind, dtype.itemsize) not in _STORAGE:
+        return array.astype(np.float64)
+    if not dtype.isnative:
+        return array.astype(dtype.newbyteorder("="))
+    return array if array.flags.aligned else array.copy()
 
 
-def _rows_merge(array):
-    """True when the leading axes merge into one row axis as a view (C order among them)."""
-    lead = [(n, stride) for n, stride in zip(array.shape[:-1], array.strides[:-1]) if n != 1]
-    return all(outer == inner * n for (_, outer), (n, inner) in zip(lead, lead[1:]))
+def _describe(array, lead_strides):
+    storage = _STORAGE[(array.dtype.kind, array.dtype.itemsize)]
+    return (array.__array_interface__["data"][0], storage, array.strides[-1], tuple(lead_strides))
 
 
-def _row_pieces(arrays, rows, classes):
-    """Aligned 2-D ``(n, classes)`` views of same-shape arrays, rows in C order."""
-    if all(_rows_merge(a) for a in arrays):
-        return [tuple(a.reshape(rows, classes) for a in arrays)]
-    # Leading axes that do not merge (e.g. a transposed batch): one 2-D view
-    # per index of all but the last leading axis.
-    lead = arrays[0].shape[:-2]
-    return [tuple(a[index] for a in arrays)
-            for index in itertools.product(*(range(n) for n in lead))]
+def compare_rows(students, teacher, student_kind, teacher_kind, temperature, *, kl,
+                 labels=None, ignore_index=-100, student_argmax=None, teacher_argmax=None,
+                 student_logprob=None, teacher_logprob=None):
+    """Fill the per-row outputs of several students against one teacher.
+
+    ``students`` is a list of arrays of the teacher's shape ``(..., classes)``
+    (at least one dimension). Outputs are C-contiguous arrays: ``kl`` float64
+    and ``student_argmax`` int64 of ``(len(students), rows)``, ``teacher_argmax``
+    int64 of ``(rows,)``; the log-probabilities, float64, only with ``labels``
+    (int64, C-contiguous, ``(rows,)``, every value in range or ``ignore_index``).
+    Rows are the C-order indices of ``teacher.shape[:-1]``. Kinds and
+    temperature are checked by the caller.
+    """
+    arrays = [_readable(a) for a in [teacher, *students]]
+    lead_shape, lead_strides = merged_axes(teacher.shape[:-1], [a.strides[:-1] for a in arrays])
+    specs = [_describe(a, s) for a, s in zip(arrays, lead_strides)]
+    rows = math.prod(teacher.shape[:-1])
+
+    def two_d(a):
+        return None if a is None else a.reshape(-1, rows)
+
+    _rowwise.compare_rows(specs[0], specs[1:], tuple(lead_shape), teacher.shape[-1],
+                          _rowwise.KIND_CODES[teacher_kind], _rowwise.KIND_CODES[student_kind],
+                          1.0 / temperature, _simd.SIMD_LEVELS.index(_simd.simd_level()),
+                          labels, ignore_index, two_d(kl), two_d(student_argmax),
+                          two_d(teacher_argmax), two_d(student_logprob), two_d(teacher_logprob))
 
 
 def kl_div_rows(student, teacher, student_kind, teacher_kind, temperature, out):
     """Write KL(teacher || student) over the last axis of each row into ``out``.
 
     ``student`` and ``teacher`` are arrays of one shape ``(..., classes)`` with
-    at least two dimensions; ``out`` is a C-contiguous float64 array of
+    at least one dimension; ``out`` is a C-contiguous float64 array of
     ``prod(shape[:-1])`` elements. Kinds and temperature are checked by the caller.
     """
-    classes = student.shape[-1]
-    rows = out.size
-    student = _kernel_array(student)
-    teacher = _kernel_array(teacher)
-    flat_out = out.reshape(-1)
-    start = 0
-    for s, t in _row_pieces((student, teacher), rows, classes):
-        n = s.shape[0]
-        _rowwise.kl_div_rows_2d(s, t, flat_out[start:start + n], _rowwise.KIND_CODES[student_kind],
-                                _rowwise.KIND_CODES[teacher_kind], 1.0 / temperature)
-        start += n
+    compare_rows([student], teacher, student_kind, teacher_kind, temperature, kl=out)
     return out

@@ -220,27 +220,28 @@ def compare_rows(students, teacher, *, student_kind="logits", teacher_kind="logi
     rows_shape = teacher.shape[:-1]
     label_array = None if labels is None else _check_labels(labels, rows_shape,
                                                             teacher.shape[-1], ignore_index)
-    kl = np.stack([kl_div_per_row(s, teacher, student_kind=student_kind,
-                                  teacher_kind=teacher_kind, temperature=temperature)
-                   for s in student_list]) if student_list else None
-    student_argmax = np.stack([_argmax(s) for s in student_list])
-    teacher_argmax = _argmax(teacher)
-    student_lp = teacher_lp = None
-    if label_array is not None:
-        student_lp = np.stack([_label_log_probs(s, student_kind, temperature, label_array,
-                                                ignore_index) for s in student_list])
-        teacher_lp = _label_log_probs(teacher, teacher_kind, temperature, label_array,
-                                      ignore_index)
+    result = _compare(student_list, teacher, student_kind, teacher_kind, temperature,
+                      label_array, ignore_index)
     if not several:
-        kl, student_argmax = kl[0], student_argmax[0]
-        student_lp = None if student_lp is None else student_lp[0]
-    return RowComparison(kl, student_argmax, teacher_argmax, student_lp, teacher_lp)
+        result = result._replace(kl=result.kl[0], student_argmax=result.student_argmax[0],
+                                 student_label_logprob=None if label_array is None
+                                 else result.student_label_logprob[0])
+    return result
 
 
-def _argmax(array):
-    if array.shape[-1] == 0:
-        return np.zeros(array.shape[:-1], dtype=np.int64)
-    return np.argmax(array, axis=-1).astype(np.int64, copy=False)
+def _compare(students, teacher, student_kind, teacher_kind, temperature, labels, ignore_index):
+    """One kernel call for every student; outputs with a leading axis of students."""
+    rows_shape = teacher.shape[:-1]
+    per_student = (len(students),) + rows_shape
+    outputs = dict(kl=np.empty(per_student), student_argmax=np.empty(per_student, np.int64),
+                   teacher_argmax=np.empty(rows_shape, np.int64))
+    if labels is not None:
+        outputs.update(student_logprob=np.empty(per_student), teacher_logprob=np.empty(rows_shape),
+                       labels=np.ascontiguousarray(labels, dtype=np.int64).reshape(-1))
+    rowwise.compare_rows(students, teacher, student_kind, teacher_kind, float(temperature),
+                         ignore_index=ignore_index, **outputs)
+    return RowComparison(outputs["kl"], outputs["student_argmax"], outputs["teacher_argmax"],
+                         outputs.get("student_logprob"), outputs.get("teacher_logprob"))
 
 
 def _check_labels(labels, rows_shape, classes, ignore_index):
@@ -256,33 +257,6 @@ def _check_labels(labels, rows_shape, classes, ignore_index):
         raise ValueError(f"compare_rows: label {int(labels[first])} of row {first} is outside "
                          f"[0, {classes}) and is not the ignore index {ignore_index}")
     return labels
-
-
-def _label_log_probs(array, kind, temperature, labels, ignore_index, chunk_rows=256):
-    """log of the row's probability at its label, in float64, chunk by chunk."""
-    classes = array.shape[-1]
-    flat = array.reshape(-1, classes)
-    flat_labels = labels.reshape(-1)
-    out = np.full(flat.shape[0], np.nan)
-    for start in range(0, flat.shape[0], chunk_rows):
-        stop = min(start + chunk_rows, flat.shape[0])
-        rows = flat[start:stop].astype(np.float64)
-        wanted = flat_labels[start:stop]
-        use = wanted != ignore_index
-        picked = np.take_along_axis(rows, np.where(use, wanted, 0)[:, None], axis=1)[:, 0]
-        if kind == "logits":
-            scaled = rows / temperature
-            top = scaled.max(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                log_sum = np.log(np.exp(scaled - top[:, None]).sum(axis=1))
-            value = picked / temperature - top - log_sum
-        elif kind == "log-probs":
-            value = picked
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = np.log(picked)
-        out[start:stop] = np.where(use, value, np.nan)
-    return out.reshape(labels.shape)
 
 
 def check_kind(name, kind):

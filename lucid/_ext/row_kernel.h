@@ -1,0 +1,565 @@
+/* The per-distribution (row) kernel: a teacher's row against one or several
+ * students' rows, read once, in blocks that stay in L1.
+ *
+ * Layers, bottom to top:
+ * 1. Block loops over LUCID_ROW_LANES double lanes (gcc vectorises the lane
+ *    loop, as in kl_simd.h): widen a block of a row (any dtype, any column
+ *    stride) into a double buffer while tracking its maximum and a finiteness
+ *    check; turn the teacher's block into weights P_j and values L_j; add a
+ *    student's block into its running sums.
+ * 2. lucid_row_compare_body: one row, every student; an online normaliser
+ *    (running maximum, running sums rescaled when it grows), so each input is
+ *    read once whatever the row length. Rows holding a value the fast path
+ *    does not cover (NaN, an infinity, a probability <= 0) are computed again
+ *    by lucid_row_careful, element by element with kl_div's special values.
+ * 3. One entry point per SIMD level (gcc `target` attributes, as kl_simd.h),
+ *    picked by the level _simd chose; _rowwise.pyx runs it over rows.
+ *
+ * The arithmetic. For logits u_j = t_j * scale (scale = 1 / temperature):
+ *   P_j = exp((t_j - M_t) * scale) <= 1 with M_t the row maximum, Z_t = sum P_j,
+ *   Q_j = exp((s_j - M_s) * scale), Z_s = sum Q_j, S = sum P_j (t_j - s_j), and
+ *   KL = scale * (S / Z_t - (M_t - M_s)) + log(Z_s / Z_t), clamped at 0.
+ * Every exponential is a double one (log_exp.h, a few ulp), so a weight's
+ * error is ~1e-16 relative and the KL's error ~1e-16 times the size of the
+ * terms, far inside 1e-9 + 1e-7 KL. The two sides are normalised separately,
+ * so the teacher's weights are computed once per block and shared by every
+ * student. Identical rows give the same P and Q bit for bit, t - s = 0 and
+ * M_t = M_s: exactly 0. Log-probabilities (not renormalised) use P_j =
+ * exp(t_j), Z_t = 1; probabilities P_j = p_j and L_j = log p_j.
+ *
+ * Each row is computed on one thread in a fixed order (blocks in column
+ * order, lanes within a block), so it is bitwise the same for any thread
+ * count and whichever rows share a call.
+ */
+#ifndef LUCID_ROW_KERNEL_H
+#define LUCID_ROW_KERNEL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kl_math.h"
+
+/* Columns per block: three double buffers of this size (24 KiB) stay in L1. */
+#define LUCID_ROW_BLOCK 1024
+#define LUCID_ROW_LANES 16
+/* numpy's NPY_MAXDIMS (numpy 2). */
+#define LUCID_ROW_MAX_DIMS 64
+
+#define LUCID_ROW_INLINE static inline __attribute__((always_inline))
+
+enum { LUCID_ROW_LOGITS = 0, LUCID_ROW_LOG_PROBS = 1, LUCID_ROW_PROBS = 2 };
+
+/* Storage types the kernel reads (widened to double on reading). */
+enum {
+    LUCID_ROW_F32 = 0, LUCID_ROW_F64, LUCID_ROW_F16,
+    LUCID_ROW_I8, LUCID_ROW_I16, LUCID_ROW_I32, LUCID_ROW_I64,
+    LUCID_ROW_U8, LUCID_ROW_U16, LUCID_ROW_U32, LUCID_ROW_U64
+};
+
+/* One input of shape (lead..., cols): where row index 0 starts, how its
+ * elements are stored, and byte strides of the class and leading axes. */
+typedef struct {
+    const char *data;
+    int dtype;
+    ptrdiff_t col_stride;
+    ptrdiff_t row_strides[LUCID_ROW_MAX_DIMS];
+} lucid_row_input;
+
+typedef struct {
+    lucid_row_input teacher;
+    const lucid_row_input *students;
+    int n_students;
+    int teacher_kind, student_kind;
+    /* Rows are the C-order indices of lead_shape (an empty shape: one row). */
+    int lead_ndim;
+    ptrdiff_t lead_shape[LUCID_ROW_MAX_DIMS];
+    ptrdiff_t cols;
+    double scale;
+    /* Per row: the label, or ignore_index; NULL without labels. */
+    const int64_t *labels;
+    int64_t ignore_index;
+    ptrdiff_t rows;
+    /* Outputs, (n_students, rows) or (rows,); NULL when not wanted. */
+    double *kl;
+    int64_t *student_argmax;
+    int64_t *teacher_argmax;
+    double *student_logprob;
+    double *teacher_logprob;
+} lucid_row_job;
+
+/* Running state of one side of a row. */
+typedef struct {
+    double max;         /* logits: the largest value so far (the normaliser's shift) */
+    double sum;         /* logits: sum of exp((v - max) * scale); teacher: sum of P */
+    double terms;       /* students: sum of P_j (L_j - l_j) */
+    double best;        /* the argmax's value */
+    ptrdiff_t best_index;
+    double check;       /* 0 while every value was finite (probs: and > 0), else NaN */
+} lucid_row_side;
+
+/* Bytes of per-thread work space for a job with n_students students. */
+static inline size_t lucid_row_work_bytes(int n_students)
+{
+    return 3 * LUCID_ROW_BLOCK * sizeof(double) +
+           (size_t)(n_students + 1) * sizeof(lucid_row_side);
+}
+
+/* for (j = 0; j < n; j++) BODY, with lane = j % LUCID_ROW_LANES; the lane
+ * loop kept rolled so that gcc vectorises it (see kl_simd.h). */
+#define LUCID_ROW_LOOP(n, BODY)                                                  \
+    do {                                                                         \
+        ptrdiff_t base_ = 0, j, lane;                                            \
+        for (; base_ + LUCID_ROW_LANES <= (n); base_ += LUCID_ROW_LANES) {       \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_ROW_LANES; lane++) {                     \
+                j = base_ + lane;                                                \
+                BODY;                                                            \
+            }                                                                    \
+        }                                                                        \
+        for (j = base_, lane = 0; j < (n); j++, lane++) {                        \
+            BODY;                                                                \
+        }                                                                        \
+    } while (0)
+
+#define LUCID_ROW_LANES_INIT(NAME, VALUE) double NAME[LUCID_ROW_LANES];          \
+    for (ptrdiff_t l_ = 0; l_ < LUCID_ROW_LANES; l_++) NAME[l_] = (VALUE)
+
+LUCID_ROW_INLINE double lucid_row_fold_sum(const double *lanes)
+{
+    double total = 0.0;
+    for (int lane = 0; lane < LUCID_ROW_LANES; lane++)
+        total += lanes[lane];
+    return total;
+}
+
+LUCID_ROW_INLINE double lucid_row_fold_max(const double *lanes)
+{
+    double top = -INFINITY;
+    for (int lane = 0; lane < LUCID_ROW_LANES; lane++)
+        top = lanes[lane] > top ? lanes[lane] : top;
+    return top;
+}
+
+static inline double lucid_row_from_f32(float v) { return v; }
+static inline double lucid_row_from_f16(uint16_t h) { return lucid_half_to_float(h); }
+#define LUCID_ROW_PLAIN(v) ((double)(v))
+
+/* exp(y) for y <= 0 (finite or -inf): the double exponential of log_exp.h
+ * without its overflow clamp; below -708 the weight is 0 (it is under 1e-307
+ * of the row's largest, which is 1). */
+LUCID_ROW_INLINE double lucid_row_exp_nonpositive(double y)
+{
+    double clamped = lucid_select_f64(y < -708.0, -708.0, y);
+    return lucid_select_f64(y < -708.0, 0.0, lucid_exp_normal_f64(clamped));
+}
+
+/* Ask for the `bytes` bytes from `start` (the row's next block) while this
+ * block is computed: the hardware prefetcher alone left memory idle during
+ * the arithmetic. Prefetches never fault, so reading past the row is harmless. */
+LUCID_ROW_INLINE void lucid_row_prefetch(const char *start, ptrdiff_t bytes)
+{
+    for (ptrdiff_t offset = 0; offset < bytes; offset += 64)
+        __builtin_prefetch(start + offset);
+}
+
+/* Widen n values of one row into out, from src with byte stride `stride`;
+ * returns their maximum and adds v * 0 (0, or NaN for an infinity or a NaN)
+ * into *check. Contiguous rows are prefetched a block ahead. */
+#define LUCID_ROW_LOAD_CASE(CODE, T, CONVERT)                                    \
+    case CODE:                                                                   \
+        if (stride == (ptrdiff_t)sizeof(T)) {                                    \
+            const T *p = (const T *)src;                                         \
+            lucid_row_prefetch(src + n * (ptrdiff_t)sizeof(T), n * (ptrdiff_t)sizeof(T)); \
+            LUCID_ROW_LOOP(n,                                                    \
+                double v = CONVERT(p[j]);                                        \
+                out[j] = v;                                                      \
+                top[lane] = v > top[lane] ? v : top[lane];                       \
+                bad[lane] += v * 0.0);                                           \
+        } else {                                                                 \
+            LUCID_ROW_LOOP(n,                                                    \
+                double v = CONVERT(*(const T *)(src + j * stride));              \
+                out[j] = v;                                                      \
+                top[lane] = v > top[lane] ? v : top[lane];                       \
+                bad[lane] += v * 0.0);                                           \
+        }                                                                        \
+        break;
+
+LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dtype,
+                                       ptrdiff_t n, double *restrict out, double *check)
+{
+    LUCID_ROW_LANES_INIT(top, -INFINITY);
+    LUCID_ROW_LANES_INIT(bad, 0.0);
+    switch (dtype) {
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_F32, float, lucid_row_from_f32)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_F64, double, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_F16, uint16_t, lucid_row_from_f16)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_I8, int8_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_I16, int16_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_I32, int32_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_I64, int64_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_U8, uint8_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_U16, uint16_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_U32, uint32_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_LOAD_CASE(LUCID_ROW_U64, uint64_t, LUCID_ROW_PLAIN)
+    default:
+        break;
+    }
+    *check += lucid_row_fold_sum(bad);
+    return lucid_row_fold_max(top);
+}
+
+/* One value of a row, widened (the label's class). */
+LUCID_ROW_INLINE double lucid_row_value(const char *src, int dtype)
+{
+    switch (dtype) {
+    case LUCID_ROW_F32: return *(const float *)src;
+    case LUCID_ROW_F64: return *(const double *)src;
+    case LUCID_ROW_F16: return lucid_half_to_float(*(const uint16_t *)src);
+    case LUCID_ROW_I8: return *(const int8_t *)src;
+    case LUCID_ROW_I16: return *(const int16_t *)src;
+    case LUCID_ROW_I32: return *(const int32_t *)src;
+    case LUCID_ROW_I64: return (double)*(const int64_t *)src;
+    case LUCID_ROW_U8: return *(const uint8_t *)src;
+    case LUCID_ROW_U16: return *(const uint16_t *)src;
+    case LUCID_ROW_U32: return *(const uint32_t *)src;
+    default: return (double)*(const uint64_t *)src;
+    }
+}
+
+/* Load block [c0, c0 + n) of a side's row into buf and update its argmax
+ * (numpy's rule: the first of equal maxima); returns the block's maximum. */
+LUCID_ROW_INLINE double lucid_row_load_block(const lucid_row_input *in, const char *row,
+                                             ptrdiff_t c0, ptrdiff_t n, double *buf,
+                                             lucid_row_side *side)
+{
+    double top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n,
+                                buf, &side->check);
+    if (top > side->best) {
+        ptrdiff_t j = 0;
+        while (buf[j] != top)
+            j++;
+        side->best = top;
+        side->best_index = c0 + j;
+    }
+    return top;
+}
+
+/* Logits: make top the normaliser's shift if it is larger, rescaling the
+ * running sums (sum, and `terms` of the students when this is the teacher)
+ * to the new shift. Returns the factor applied (1 when nothing changed). */
+LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, double scale)
+{
+    double factor;
+    if (!(top > side->max))
+        return 1.0;
+    /* exp(-inf) = 0 on the first block, when the sums are still 0. */
+    factor = exp((side->max - top) * scale);
+    side->sum *= factor;
+    side->max = top;
+    return factor;
+}
+
+/* Teacher's block: weights w (P_j) and, in place of the values, L_j. */
+LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, double *restrict v, double *restrict w,
+                                              ptrdiff_t n, double shift, double scale,
+                                              double alpha, lucid_row_side *side)
+{
+    LUCID_ROW_LANES_INIT(total, 0.0);
+    if (kind == LUCID_ROW_LOGITS) {
+        LUCID_ROW_LOOP(n,
+            double e = lucid_row_exp_nonpositive((v[j] - shift) * scale);
+            w[j] = e;
+            v[j] = v[j] * alpha;
+            total[lane] += e);
+    } else if (kind == LUCID_ROW_LOG_PROBS) {
+        LUCID_ROW_LOOP(n,
+            double e = lucid_exp_f64(v[j]);
+            w[j] = e;
+            total[lane] += e);
+    } else {
+        LUCID_ROW_LANES_INIT(bad, 0.0);
+        LUCID_ROW_LOOP(n,
+            double p = v[j];
+            double l = lucid_log_f64(p);
+            w[j] = p;
+            v[j] = l;
+            bad[lane] += l * 0.0;
+            total[lane] += p);
+        side->check += lucid_row_fold_sum(bad);
+    }
+    side->sum += lucid_row_fold_sum(total);
+}
+
+/* A student's block against the teacher's (w, L): its normaliser sum
+ * (logits) and sum of w_j (L_j - l_j), l_j = alpha s_j or log s_j. */
+LUCID_ROW_INLINE void lucid_row_student_block(int kind, const double *restrict s,
+                                              const double *restrict w,
+                                              const double *restrict L, ptrdiff_t n,
+                                              double shift, double scale, double alpha,
+                                              lucid_row_side *side)
+{
+    LUCID_ROW_LANES_INIT(terms, 0.0);
+    if (kind == LUCID_ROW_LOGITS) {
+        LUCID_ROW_LANES_INIT(total, 0.0);
+        LUCID_ROW_LOOP(n,
+            total[lane] += lucid_row_exp_nonpositive((s[j] - shift) * scale);
+            terms[lane] += w[j] * (L[j] - s[j] * alpha));
+        side->sum += lucid_row_fold_sum(total);
+    } else if (kind == LUCID_ROW_LOG_PROBS) {
+        LUCID_ROW_LOOP(n, terms[lane] += w[j] * (L[j] - s[j]));
+    } else {
+        LUCID_ROW_LANES_INIT(bad, 0.0);
+        LUCID_ROW_LOOP(n,
+            double l = lucid_log_f64(s[j]);
+            bad[lane] += l * 0.0;
+            terms[lane] += w[j] * (L[j] - l));
+        side->check += lucid_row_fold_sum(bad);
+    }
+    side->terms += lucid_row_fold_sum(terms);
+}
+
+/* Byte offset of row r of an input: r unravelled over lead_shape in C order. */
+LUCID_ROW_INLINE const char *lucid_row_start(const lucid_row_job *job,
+                                             const lucid_row_input *in, ptrdiff_t r)
+{
+    ptrdiff_t offset = 0;
+    for (int d = job->lead_ndim - 1; d >= 0; d--) {
+        ptrdiff_t n = job->lead_shape[d];
+        offset += (r % n) * in->row_strides[d];
+        r /= n;
+    }
+    return in->data + offset;
+}
+
+static inline void lucid_row_side_reset(lucid_row_side *side)
+{
+    side->max = -INFINITY;
+    side->sum = 0.0;
+    side->terms = 0.0;
+    side->best = -INFINITY;
+    side->best_index = 0;
+    side->check = 0.0;
+}
+
+/* log-probability of class j of a row, from the side's normaliser (shift,
+ * log_sum: logits only). */
+static inline double lucid_row_log_prob(const lucid_row_input *in, const char *row, int kind,
+                                        int64_t j, double shift, double log_sum, double scale)
+{
+    double v = lucid_row_value(row + j * in->col_stride, in->dtype);
+    if (kind == LUCID_ROW_LOGITS)
+        return (v - shift) * scale - log_sum;
+    return kind == LUCID_ROW_LOG_PROBS ? v : log(v);
+}
+
+/* Normaliser of a row of logits the careful way: shift = the largest value
+ * (NaNs skipped), returns log sum exp((v - shift) * scale) (NaN for a row
+ * holding NaN or +inf, or only -inf, as log_softmax). */
+static double lucid_row_careful_normaliser(const lucid_row_input *in, const char *row,
+                                           ptrdiff_t cols, double scale, double *shift)
+{
+    double top = -INFINITY, total = 0.0;
+    for (ptrdiff_t j = 0; j < cols; j++) {
+        double v = lucid_row_value(row + j * in->col_stride, in->dtype);
+        top = v > top ? v : top;
+    }
+    for (ptrdiff_t j = 0; j < cols; j++) {
+        double v = lucid_row_value(row + j * in->col_stride, in->dtype);
+        total += exp((v - top) * scale);
+    }
+    *shift = top;
+    return log(total);
+}
+
+/* numpy's argmax of a row: the first NaN if any, else the first maximum. */
+static ptrdiff_t lucid_row_careful_argmax(const lucid_row_input *in, const char *row,
+                                          ptrdiff_t cols)
+{
+    ptrdiff_t best_index = 0;
+    double best = cols ? lucid_row_value(row, in->dtype) : 0.0;
+    for (ptrdiff_t j = 0; j < cols; j++) {
+        double v = lucid_row_value(row + j * in->col_stride, in->dtype);
+        if (v != v)
+            return j;
+        if (v > best) {
+            best = v;
+            best_index = j;
+        }
+    }
+    return best_index;
+}
+
+/* KL of row r the careful way, for rows with special values: every
+ * log-probability in double, then kl_div's per-element function (0 log 0 = 0,
+ * q = 0 where p > 0 gives +inf, NaN for values outside the domain). Also the
+ * argmax and the label's log-probabilities. */
+static void lucid_row_careful(const lucid_row_job *job, ptrdiff_t r, int64_t label)
+{
+    const lucid_row_input *t_in = &job->teacher;
+    const char *t_row = lucid_row_start(job, t_in, r);
+    double t_shift = 0.0, t_log_sum = 0.0, scale = job->scale;
+    int t_kind = job->teacher_kind, s_kind = job->student_kind;
+    if (t_kind == LUCID_ROW_LOGITS)
+        t_log_sum = lucid_row_careful_normaliser(t_in, t_row, job->cols, scale, &t_shift);
+    if (job->teacher_argmax)
+        job->teacher_argmax[r] = lucid_row_careful_argmax(t_in, t_row, job->cols);
+    if (job->teacher_logprob)
+        job->teacher_logprob[r] = label == job->ignore_index ? NAN :
+            lucid_row_log_prob(t_in, t_row, t_kind, label, t_shift, t_log_sum, scale);
+    for (int k = 0; k < job->n_students; k++) {
+        const lucid_row_input *s_in = &job->students[k];
+        const char *s_row = lucid_row_start(job, s_in, r);
+        double s_shift = 0.0, s_log_sum = 0.0, total = 0.0;
+        ptrdiff_t out = (ptrdiff_t)k * job->rows + r;
+        if (s_kind == LUCID_ROW_LOGITS)
+            s_log_sum = lucid_row_careful_normaliser(s_in, s_row, job->cols, scale, &s_shift);
+        for (ptrdiff_t j = 0; j < job->cols; j++) {
+            double x = lucid_row_log_prob(s_in, s_row, s_kind, j, s_shift, s_log_sum, scale);
+            if (t_kind == LUCID_ROW_PROBS)
+                total += lucid_kl_elem_f64(x, lucid_row_value(t_row + j * t_in->col_stride,
+                                                              t_in->dtype));
+            else
+                total += lucid_kl_elem_log_target_f64(
+                    x, lucid_row_log_prob(t_in, t_row, t_kind, j, t_shift, t_log_sum, scale));
+        }
+        /* From logits the KL is >= 0; rounding must not make it negative. */
+        if (t_kind == LUCID_ROW_LOGITS && s_kind == LUCID_ROW_LOGITS && total < 0)
+            total = 0.0;
+        job->kl[out] = total;
+        if (job->student_argmax)
+            job->student_argmax[out] = lucid_row_careful_argmax(s_in, s_row, job->cols);
+        if (job->student_logprob)
+            job->student_logprob[out] = label == job->ignore_index ? NAN :
+                lucid_row_log_prob(s_in, s_row, s_kind, label, s_shift, s_log_sum, scale);
+    }
+}
+
+/* The KL of a student from the finished sums (see the top of the file). */
+LUCID_ROW_INLINE double lucid_row_finish_kl(const lucid_row_job *job, const lucid_row_side *t,
+                                            const lucid_row_side *s)
+{
+    double scale = job->scale;
+    int t_logits = job->teacher_kind == LUCID_ROW_LOGITS;
+    int s_logits = job->student_kind == LUCID_ROW_LOGITS;
+    double kl;
+    if (t_logits && s_logits) {
+        kl = scale * (s->terms / t->sum - (t->max - s->max)) + log(s->sum / t->sum);
+        return kl < 0 ? 0.0 : kl;
+    }
+    if (t_logits)
+        return s->terms / t->sum - (t->max * scale + log(t->sum));
+    /* Probabilities or log-probabilities as given (not renormalised): the
+     * student's log-normaliser weighs with the teacher's total sum P_j. */
+    return s->terms + (s_logits ? (s->max * scale + log(s->sum)) * t->sum : 0.0);
+}
+
+/* Everything of row r for every student; work: lucid_row_work_bytes(). */
+LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t r,
+                                             char *work)
+{
+    double *t_buf = (double *)work;
+    double *w_buf = t_buf + LUCID_ROW_BLOCK;
+    double *s_buf = w_buf + LUCID_ROW_BLOCK;
+    lucid_row_side *sides = (lucid_row_side *)(s_buf + LUCID_ROW_BLOCK);
+    lucid_row_side *t = &sides[0];
+    const lucid_row_input *t_in = &job->teacher;
+    const char *t_row = lucid_row_start(job, t_in, r);
+    int t_kind = job->teacher_kind, s_kind = job->student_kind, k;
+    int both_logits = t_kind == LUCID_ROW_LOGITS && s_kind == LUCID_ROW_LOGITS;
+    /* Both logits: L_j = t_j and l_j = s_j, the scale applied to the sum. */
+    double scale = job->scale, t_alpha = both_logits ? 1.0 : scale;
+    double s_alpha = both_logits ? 1.0 : scale;
+    double check;
+    int64_t label = job->labels ? job->labels[r] : job->ignore_index;
+    ptrdiff_t c0, n, cols = job->cols;
+    lucid_row_side_reset(t);
+    for (k = 0; k < job->n_students; k++)
+        lucid_row_side_reset(&sides[k + 1]);
+    for (c0 = 0; c0 < cols; c0 += n) {
+        n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
+        double top = lucid_row_load_block(t_in, t_row, c0, n, t_buf, t);
+        if (t_kind == LUCID_ROW_LOGITS) {
+            double factor = lucid_row_shift_to(t, top, scale);
+            if (factor != 1.0)
+                for (k = 0; k < job->n_students; k++)
+                    sides[k + 1].terms *= factor;
+        }
+        lucid_row_teacher_block(t_kind, t_buf, w_buf, n, t->max, scale, t_alpha, t);
+        for (k = 0; k < job->n_students; k++) {
+            lucid_row_side *s = &sides[k + 1];
+            const lucid_row_input *s_in = &job->students[k];
+            top = lucid_row_load_block(s_in, lucid_row_start(job, s_in, r), c0, n, s_buf, s);
+            if (s_kind == LUCID_ROW_LOGITS)
+                lucid_row_shift_to(s, top, scale);
+            lucid_row_student_block(s_kind, s_buf, w_buf, t_buf, n, s->max, scale, s_alpha, s);
+        }
+    }
+    check = t->check;
+    for (k = 0; k < job->n_students; k++)
+        check += sides[k + 1].check;
+    if (check != 0.0 || cols == 0) {
+        lucid_row_careful(job, r, label);
+        return;
+    }
+    if (job->teacher_argmax)
+        job->teacher_argmax[r] = t->best_index;
+    if (job->teacher_logprob)
+        job->teacher_logprob[r] = label == job->ignore_index ? NAN :
+            lucid_row_log_prob(t_in, t_row, t_kind, label, t->max, log(t->sum), scale);
+    for (k = 0; k < job->n_students; k++) {
+        const lucid_row_side *s = &sides[k + 1];
+        ptrdiff_t out = (ptrdiff_t)k * job->rows + r;
+        job->kl[out] = lucid_row_finish_kl(job, t, s);
+        if (job->student_argmax)
+            job->student_argmax[out] = s->best_index;
+        if (job->student_logprob)
+            job->student_logprob[out] = label == job->ignore_index ? NAN :
+                lucid_row_log_prob(&job->students[k],
+                                        lucid_row_start(job, &job->students[k], r), s_kind,
+                                        label, s->max, log(s->sum), scale);
+    }
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LUCID_ROW_X86_DISPATCH 1
+#else
+#define LUCID_ROW_X86_DISPATCH 0
+#endif
+
+#define LUCID_ROW_DEFINE_LEVEL(LEVEL, TARGET)                                    \
+TARGET static void lucid_row_compare_##LEVEL(const lucid_row_job *job, ptrdiff_t r, \
+                                              char *work)                        \
+{                                                                                \
+    lucid_row_compare_body(job, r, work);                                        \
+}
+
+LUCID_ROW_DEFINE_LEVEL(baseline, __attribute__((flatten)))
+#if LUCID_ROW_X86_DISPATCH
+#if defined(__clang__)
+#define LUCID_ROW_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
+#else
+#define LUCID_ROW_AVX512_TARGET \
+    "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
+#endif
+LUCID_ROW_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
+LUCID_ROW_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_ROW_AVX512_TARGET))))
+#endif
+
+typedef void (*lucid_row_compare_fn)(const lucid_row_job *, ptrdiff_t, char *);
+
+/* The row function of SIMD level `level` (0 baseline, 1 AVX2, 2 AVX-512, as
+ * _simd.SIMD_LEVELS); the caller passes a level _simd accepted. */
+static lucid_row_compare_fn lucid_row_compare_for(int level)
+{
+#if LUCID_ROW_X86_DISPATCH
+    if (level == 2)
+        return lucid_row_compare_avx512;
+    if (level == 1)
+        return lucid_row_compare_avx2;
+#endif
+    (void)level;
+    return lucid_row_compare_baseline;
+}
+
+#endif /* LUCID_ROW_KERNEL_H */

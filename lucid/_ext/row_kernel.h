@@ -91,6 +91,7 @@ typedef struct {
 /* Running state of one side of a row. */
 typedef struct {
     double max;         /* logits: the largest value so far (the normaliser's shift) */
+    double origin;      /* logits: the first block's largest value, else 0 (see below) */
     double sum;         /* logits: sum of exp((v - max) * scale); teacher: sum of P */
     double terms;       /* students: sum of P_j (L_j - l_j) */
     double best;        /* the argmax's value */
@@ -245,12 +246,17 @@ LUCID_ROW_INLINE double lucid_row_load_block(const lucid_row_input *in, const ch
     return top;
 }
 
-/* Logits: make top the normaliser's shift if it is larger, rescaling the
+/* Logits: on the first block, also make top the side's origin: values enter
+ * the KL's sum as v - origin, so a row far from 0 (logits around 1e30) keeps
+ * its differences exact instead of losing them against its size.
+ * Make top the normaliser's shift if it is larger, rescaling the
  * running sums (sum, and `terms` of the students when this is the teacher)
  * to the new shift. Returns the factor applied (1 when nothing changed). */
 LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, double scale)
 {
     double factor;
+    if (side->max == -INFINITY)
+        side->origin = top;
     if (!(top > side->max))
         return 1.0;
     /* exp(-inf) = 0 on the first block, when the sums are still 0. */
@@ -262,15 +268,16 @@ LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, dou
 
 /* Teacher's block: weights w (P_j) and, in place of the values, L_j. */
 LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, double *restrict v, double *restrict w,
-                                              ptrdiff_t n, double shift, double scale,
-                                              double alpha, lucid_row_side *side)
+                                              ptrdiff_t n, double scale, double alpha,
+                                              lucid_row_side *side)
 {
+    const double shift = side->max, origin = side->origin;
     LUCID_ROW_LANES_INIT(total, 0.0);
     if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_LOOP(n,
             double e = lucid_row_exp_nonpositive((v[j] - shift) * scale);
             w[j] = e;
-            v[j] = v[j] * alpha;
+            v[j] = (v[j] - origin) * alpha;
             total[lane] += e);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_LOOP(n,
@@ -296,15 +303,15 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, double *restrict v, doub
 LUCID_ROW_INLINE void lucid_row_student_block(int kind, const double *restrict s,
                                               const double *restrict w,
                                               const double *restrict L, ptrdiff_t n,
-                                              double shift, double scale, double alpha,
-                                              lucid_row_side *side)
+                                              double scale, double alpha, lucid_row_side *side)
 {
+    const double shift = side->max, origin = side->origin;
     LUCID_ROW_LANES_INIT(terms, 0.0);
     if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_LANES_INIT(total, 0.0);
         LUCID_ROW_LOOP(n,
             total[lane] += lucid_row_exp_nonpositive((s[j] - shift) * scale);
-            terms[lane] += w[j] * (L[j] - s[j] * alpha));
+            terms[lane] += w[j] * (L[j] - (s[j] - origin) * alpha));
         side->sum += lucid_row_fold_sum(total);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_LOOP(n, terms[lane] += w[j] * (L[j] - s[j]));
@@ -335,6 +342,7 @@ LUCID_ROW_INLINE const char *lucid_row_start(const lucid_row_job *job,
 static inline void lucid_row_side_reset(lucid_row_side *side)
 {
     side->max = -INFINITY;
+    side->origin = 0.0;
     side->sum = 0.0;
     side->terms = 0.0;
     side->best = -INFINITY;
@@ -444,14 +452,15 @@ LUCID_ROW_INLINE double lucid_row_finish_kl(const lucid_row_job *job, const luci
     int s_logits = job->student_kind == LUCID_ROW_LOGITS;
     double kl;
     if (t_logits && s_logits) {
-        kl = scale * (s->terms / t->sum - (t->max - s->max)) + log(s->sum / t->sum);
+        kl = scale * (s->terms / t->sum - ((t->max - t->origin) - (s->max - s->origin))) +
+             log(s->sum / t->sum);
         return kl < 0 ? 0.0 : kl;
     }
     if (t_logits)
-        return s->terms / t->sum - (t->max * scale + log(t->sum));
+        return s->terms / t->sum - ((t->max - t->origin) * scale + log(t->sum));
     /* Probabilities or log-probabilities as given (not renormalised): the
      * student's log-normaliser weighs with the teacher's total sum P_j. */
-    return s->terms + (s_logits ? (s->max * scale + log(s->sum)) * t->sum : 0.0);
+    return s->terms + (s_logits ? ((s->max - s->origin) * scale + log(s->sum)) * t->sum : 0.0);
 }
 
 /* Everything of row r for every student; work: lucid_row_work_bytes(). */
@@ -485,14 +494,14 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
                 for (k = 0; k < job->n_students; k++)
                     sides[k + 1].terms *= factor;
         }
-        lucid_row_teacher_block(t_kind, t_buf, w_buf, n, t->max, scale, t_alpha, t);
+        lucid_row_teacher_block(t_kind, t_buf, w_buf, n, scale, t_alpha, t);
         for (k = 0; k < job->n_students; k++) {
             lucid_row_side *s = &sides[k + 1];
             const lucid_row_input *s_in = &job->students[k];
             top = lucid_row_load_block(s_in, lucid_row_start(job, s_in, r), c0, n, s_buf, s);
             if (s_kind == LUCID_ROW_LOGITS)
                 lucid_row_shift_to(s, top, scale);
-            lucid_row_student_block(s_kind, s_buf, w_buf, t_buf, n, s->max, scale, s_alpha, s);
+            lucid_row_student_block(s_kind, s_buf, w_buf, t_buf, n, scale, s_alpha, s);
         }
     }
     check = t->check;

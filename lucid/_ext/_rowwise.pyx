@@ -37,6 +37,7 @@ cdef extern from "row_kernel.h" nogil:
         Py_ssize_t lead_shape[LUCID_ROW_MAX_DIMS]
         Py_ssize_t cols
         double scale
+        int narrow
         const int64_t *labels
         int64_t ignore_index
         Py_ssize_t rows
@@ -84,6 +85,7 @@ def compare_rows(object teacher,          # IN, (address, dtype, col stride, lea
                  Py_ssize_t cols,
                  int teacher_kind, int student_kind,  # values of KIND_CODES
                  double scale,            # 1 / temperature, applied to logits
+                 bint narrow,             # every input float32 or narrower
                  int level,               # index of the SIMD level in _simd.SIMD_LEVELS
                  const int64_t[::1] labels,  # IN, (rows,) or None
                  int64_t ignore_index,
@@ -115,6 +117,7 @@ def compare_rows(object teacher,          # IN, (address, dtype, col stride, lea
         job.lead_shape[k] = n
     job.cols = cols
     job.scale = scale
+    job.narrow = narrow
     job.labels = NULL if labels is None else &labels[0]
     job.ignore_index = ignore_index
     job.rows = rows

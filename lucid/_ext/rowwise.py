@@ -65,7 +65,8 @@ def compare_rows(students, teacher, student_kind, teacher_kind, temperature, *, 
 
     _rowwise.compare_rows(specs[0], specs[1:], tuple(lead_shape), teacher.shape[-1],
                           _rowwise.KIND_CODES[teacher_kind], _rowwise.KIND_CODES[student_kind],
-                          1.0 / temperature, _simd.SIMD_LEVELS.index(_simd.simd_level()),
+                          1.0 / temperature, all(a.dtype.itemsize <= 2 or a.dtype == np.float32
+                                                 for a in arrays), _simd.SIMD_LEVELS.index(_simd.simd_level()),
                           labels, ignore_index, two_d(kl), two_d(student_argmax),
                           two_d(teacher_argmax), two_d(student_logprob), two_d(teacher_logprob))
 

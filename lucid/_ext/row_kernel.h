@@ -175,7 +175,10 @@ LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
     const double LOG2E = 0x1.71547652b82fep0, LN2 = 0x1.62e42fefa39efp-1, ROUND = 0x1.8p52;
     double c = lucid_select_f64(y < -708.0, -708.0, y);
     double shifted = c * LOG2E + ROUND;
-    uint64_t n_biased = lucid_bits_f64(shifted) - lucid_bits_f64(ROUND) + 1023u;
+    /* n sits in the low bits of shifted; shifting them up to the exponent
+     * field drops ROUND's bits (its low 12 are 0), so adding gives v * 2**n
+     * without a multiplication (the result is normal for c >= -708). */
+    uint64_t n_exponent = lucid_bits_f64(shifted) << 52;
     double n = shifted - ROUND;
     double r = c - n * LN2;
     double q = 0x1.9f0759d858271p-13;
@@ -185,7 +188,7 @@ LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
     q = q * r + 0x1.55555441e3607p-3;
     q = q * r + 0x1.0000003a44cc0p-1;
     double v = 1.0 + (r + r * r * q);
-    return lucid_select_f64(y < -708.0, 0.0, v * lucid_from_bits_f64(n_biased << 52));
+    return lucid_select_f64(y < -708.0, 0.0, lucid_from_bits_f64(lucid_bits_f64(v) + n_exponent));
 }
 
 /* Widen n values of one row into out, from src with byte stride `stride`;
@@ -285,11 +288,17 @@ LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, dou
     return factor;
 }
 
+/* The exponential's argument (v - shift) * scale: as written for float64
+ * inputs; as one multiply-add for narrower ones, whose rounding of
+ * shift * scale (~1e-16 of it) is far inside their bound. */
+#define LUCID_ROW_EXACT_ARGUMENT(v) (((v) - shift) * scale)
+#define LUCID_ROW_FUSED_ARGUMENT(v) ((v) * scale - shift_scaled)
+
 /* Teacher's block: weights w (P_j) and, in place of the values, L_j; EXP is
  * the exponential for arguments <= 0 (see lucid_row_exp_nonpositive). */
-#define LUCID_ROW_TEACHER_LOGITS(EXP)                                            \
+#define LUCID_ROW_TEACHER_LOGITS(EXP, ARGUMENT)                                  \
     LUCID_ROW_LOOP(n,                                                            \
-        double e = EXP((v[j] - shift) * scale);                                  \
+        double e = EXP(ARGUMENT(v[j]));                                          \
         w[j] = e;                                                                \
         v[j] = (v[j] - origin) * alpha;                                          \
         total[lane] += e)
@@ -298,12 +307,12 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
                                               double *restrict w, ptrdiff_t n, double scale,
                                               double alpha, lucid_row_side *side)
 {
-    const double shift = side->max, origin = side->origin;
+    const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(total, 0.0);
     if (kind == LUCID_ROW_LOGITS && narrow) {
-        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive_narrow);
+        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT);
     } else if (kind == LUCID_ROW_LOGITS) {
-        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive);
+        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_LOOP(n,
             double e = lucid_exp_f64(v[j]);
@@ -323,9 +332,9 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
 
 /* A student's block against the teacher's (w, L): its normaliser sum
  * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j. */
-#define LUCID_ROW_STUDENT_LOGITS(EXP)                                            \
+#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT)                                  \
     LUCID_ROW_LOOP(n,                                                            \
-        total[lane] += EXP((s[j] - shift) * scale);                              \
+        total[lane] += EXP(ARGUMENT(s[j]));                                      \
         terms[lane] += w[j] * (L[j] - (s[j] - origin) * alpha))
 
 LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, const double *restrict s,
@@ -333,13 +342,13 @@ LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, const double
                                               const double *restrict L, ptrdiff_t n,
                                               double scale, double alpha, lucid_row_side *side)
 {
-    const double shift = side->max, origin = side->origin;
+    const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(terms, 0.0);
     LUCID_ROW_LANES_INIT(total, 0.0);
     if (kind == LUCID_ROW_LOGITS && narrow) {
-        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow);
+        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT);
     } else if (kind == LUCID_ROW_LOGITS) {
-        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive);
+        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_LOOP(n, terms[lane] += w[j] * (L[j] - s[j]));
     } else {

@@ -124,23 +124,44 @@ static inline size_t lucid_row_work_bytes(int n_students)
         }                                                                        \
     } while (0)
 
+/* The same over the double buffers of a block, which hold a whole group of
+ * lanes past n (LUCID_ROW_BLOCK is a multiple of the lanes): the last, short
+ * group runs as a full vector group too, its lanes at j >= n computing on
+ * scratch that LUCID_ROW_KEEP(x) then drops from the sums. A scalar tail would
+ * cost more than the rest of a short row. */
+#define LUCID_ROW_PADDED_LOOP(n, BODY)                                           \
+    do {                                                                         \
+        ptrdiff_t base_ = 0, j, lane;                                            \
+        int valid_ = 1;                                                          \
+        for (; base_ + LUCID_ROW_LANES <= (n); base_ += LUCID_ROW_LANES) {       \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_ROW_LANES; lane++) {                     \
+                j = base_ + lane;                                                \
+                BODY;                                                            \
+            }                                                                    \
+        }                                                                        \
+        if (base_ < (n)) {                                                       \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_ROW_LANES; lane++) {                     \
+                j = base_ + lane;                                                \
+                valid_ = j < (n);                                                \
+                BODY;                                                            \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+#define LUCID_ROW_KEEP(x) lucid_select_f64(valid_, (x), 0.0)
+
 #define LUCID_ROW_LANES_INIT(NAME, VALUE) double NAME[LUCID_ROW_LANES];          \
     for (ptrdiff_t l_ = 0; l_ < LUCID_ROW_LANES; l_++) NAME[l_] = (VALUE)
 
-LUCID_ROW_INLINE double lucid_row_fold_sum(const double *lanes)
+/* Lanes summed pairwise (lane i + width into lane i, width 8, 4, 2, 1): a
+ * fixed order, and a short dependency chain for short rows. */
+LUCID_ROW_INLINE double lucid_row_fold_sum(double *lanes)
 {
-    double total = 0.0;
-    for (int lane = 0; lane < LUCID_ROW_LANES; lane++)
-        total += lanes[lane];
-    return total;
-}
-
-LUCID_ROW_INLINE double lucid_row_fold_max(const double *lanes)
-{
-    double top = -INFINITY;
-    for (int lane = 0; lane < LUCID_ROW_LANES; lane++)
-        top = lanes[lane] > top ? lanes[lane] : top;
-    return top;
+    for (int width = LUCID_ROW_LANES / 2; width > 0; width /= 2)
+        for (int lane = 0; lane < width; lane++)
+            lanes[lane] += lanes[lane + width];
+    return lanes[0];
 }
 
 static inline double lucid_row_from_f32(float v) { return v; }
@@ -191,9 +212,35 @@ LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
     return lucid_select_f64(y < -708.0, 0.0, lucid_from_bits_f64(lucid_bits_f64(v) + n_exponent));
 }
 
+/* Each lane's largest value and the index of its first occurrence (strict >:
+ * a lane's elements come in column order). The index is kept as a double,
+ * exact below 2**53, so that the selects of both have one vector width. */
+#define LUCID_ROW_TRACK_MAX(v)                                                   \
+    do {                                                                         \
+        int larger_ = (v) > top[lane];                                           \
+        top[lane] = lucid_select_f64(larger_, (v), top[lane]);                   \
+        at[lane] = lucid_select_f64(larger_, (double)j, at[lane]);               \
+    } while (0)
+
+/* The largest of the lanes' values, and in *index the first column holding
+ * it: the smallest index among the lanes that hold it (numpy's argmax). */
+LUCID_ROW_INLINE double lucid_row_fold_argmax(const double *top, const double *at,
+                                              ptrdiff_t *index)
+{
+    double best = top[0], first = at[0];
+    for (int lane = 1; lane < LUCID_ROW_LANES; lane++) {
+        if (top[lane] > best || (top[lane] == best && at[lane] < first)) {
+            best = top[lane];
+            first = at[lane];
+        }
+    }
+    *index = (ptrdiff_t)first;
+    return best;
+}
+
 /* Widen n values of one row into out, from src with byte stride `stride`;
- * returns their maximum (NaNs skipped). Contiguous rows are prefetched a block
- * ahead. */
+ * returns their maximum (NaNs skipped) and sets *index to its first column
+ * in the block. Contiguous rows are prefetched a block ahead. */
 #define LUCID_ROW_LOAD_CASE(CODE, T, CONVERT)                                    \
     case CODE:                                                                   \
         if (stride == (ptrdiff_t)sizeof(T)) {                                    \
@@ -202,19 +249,20 @@ LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
             LUCID_ROW_LOOP(n,                                                    \
                 double v = CONVERT(p[j]);                                        \
                 out[j] = v;                                                      \
-                top[lane] = v > top[lane] ? v : top[lane]);                      \
+                LUCID_ROW_TRACK_MAX(v));                                         \
         } else {                                                                 \
             LUCID_ROW_LOOP(n,                                                    \
                 double v = CONVERT(*(const T *)(src + j * stride));              \
                 out[j] = v;                                                      \
-                top[lane] = v > top[lane] ? v : top[lane]);                      \
+                LUCID_ROW_TRACK_MAX(v));                                         \
         }                                                                        \
         break;
 
 LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dtype,
-                                       ptrdiff_t n, double *restrict out)
+                                       ptrdiff_t n, double *restrict out, ptrdiff_t *index)
 {
     LUCID_ROW_LANES_INIT(top, -INFINITY);
+    LUCID_ROW_LANES_INIT(at, 0.0);
     switch (dtype) {
     LUCID_ROW_LOAD_CASE(LUCID_ROW_F32, float, lucid_row_from_f32)
     LUCID_ROW_LOAD_CASE(LUCID_ROW_F64, double, LUCID_ROW_PLAIN)
@@ -230,7 +278,7 @@ LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dt
     default:
         break;
     }
-    return lucid_row_fold_max(top);
+    return lucid_row_fold_argmax(top, at, index);
 }
 
 /* One value of a row, widened (the label's class). */
@@ -257,13 +305,15 @@ LUCID_ROW_INLINE double lucid_row_load_block(const lucid_row_input *in, const ch
                                              ptrdiff_t c0, ptrdiff_t n, double *buf,
                                              lucid_row_side *side)
 {
-    double top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf);
+    ptrdiff_t at;
+    double top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf,
+                                &at);
+    /* Defined scratch up to the next whole group (LUCID_ROW_PADDED_LOOP). */
+    for (ptrdiff_t j = n; j % LUCID_ROW_LANES; j++)
+        buf[j] = 0.0;
     if (top > side->best) {
-        ptrdiff_t j = 0;
-        while (buf[j] != top)
-            j++;
         side->best = top;
-        side->best_index = c0 + j;
+        side->best_index = c0 + at;
     }
     return top;
 }
@@ -297,11 +347,11 @@ LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, dou
 /* Teacher's block: weights w (P_j) and, in place of the values, L_j; EXP is
  * the exponential for arguments <= 0 (see lucid_row_exp_nonpositive). */
 #define LUCID_ROW_TEACHER_LOGITS(EXP, ARGUMENT)                                  \
-    LUCID_ROW_LOOP(n,                                                            \
+    LUCID_ROW_PADDED_LOOP(n,                                                     \
         double e = EXP(ARGUMENT(v[j]));                                          \
         w[j] = e;                                                                \
         v[j] = (v[j] - origin) * alpha;                                          \
-        total[lane] += e)
+        total[lane] += LUCID_ROW_KEEP(e))
 
 LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *restrict v,
                                               double *restrict w, ptrdiff_t n, double scale,
@@ -314,18 +364,18 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
     } else if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
-        LUCID_ROW_LOOP(n,
+        LUCID_ROW_PADDED_LOOP(n,
             double e = lucid_exp_f64(v[j]);
             w[j] = e;
-            total[lane] += e);
+            total[lane] += LUCID_ROW_KEEP(e));
     } else {
         /* log 0 = -inf and log of a negative = NaN make the sums non-finite,
          * which sends the row to the careful path. */
-        LUCID_ROW_LOOP(n,
+        LUCID_ROW_PADDED_LOOP(n,
             double p = v[j];
             w[j] = p;
             v[j] = lucid_log_f64(p);
-            total[lane] += p);
+            total[lane] += LUCID_ROW_KEEP(p));
     }
     side->sum += lucid_row_fold_sum(total);
 }
@@ -333,9 +383,9 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
 /* A student's block against the teacher's (w, L): its normaliser sum
  * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j. */
 #define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT)                                  \
-    LUCID_ROW_LOOP(n,                                                            \
-        total[lane] += EXP(ARGUMENT(s[j]));                                      \
-        terms[lane] += w[j] * (L[j] - (s[j] - origin) * alpha))
+    LUCID_ROW_PADDED_LOOP(n,                                                     \
+        total[lane] += LUCID_ROW_KEEP(EXP(ARGUMENT(s[j])));                      \
+        terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - (s[j] - origin) * alpha)))
 
 LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, const double *restrict s,
                                               const double *restrict w,
@@ -350,9 +400,10 @@ LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, const double
     } else if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
-        LUCID_ROW_LOOP(n, terms[lane] += w[j] * (L[j] - s[j]));
+        LUCID_ROW_PADDED_LOOP(n, terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - s[j])));
     } else {
-        LUCID_ROW_LOOP(n, terms[lane] += w[j] * (L[j] - lucid_log_f64(s[j])));
+        LUCID_ROW_PADDED_LOOP(n,
+            terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - lucid_log_f64(s[j]))));
     }
     side->sum += lucid_row_fold_sum(total);
     side->terms += lucid_row_fold_sum(terms);

@@ -186,19 +186,20 @@ LUCID_ROW_INLINE void lucid_row_prefetch(const char *start, ptrdiff_t bytes)
         __builtin_prefetch(start + offset);
 }
 
-/* The same for float32 and float16 inputs, whose KL bound (1e-9 + 1e-7 KL)
+/* exp(y) for float32 and float16 inputs, whose KL bound (1e-9 + 1e-7 KL)
  * needs weights to ~1e-9 only: a degree-7 polynomial (relative error below
  * 6e-11, fitted for 1 + r + r**2 Q(r) on [-log(2)/2, log(2)/2]) and a
  * one-part reduction, four fewer multiply-adds than the float64 exponential.
- * Exactly 1 at 0, so identical rows still give exactly 0. */
-LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
+ * Exactly 1 at 0, so identical rows still give exactly 0. For c in
+ * [-708, 709], where the result is normal; the callers clamp and say what
+ * lies beyond. */
+LUCID_ROW_INLINE double lucid_row_exp_narrow_core(double c)
 {
     const double LOG2E = 0x1.71547652b82fep0, LN2 = 0x1.62e42fefa39efp-1, ROUND = 0x1.8p52;
-    double c = lucid_select_f64(y < -708.0, -708.0, y);
     double shifted = c * LOG2E + ROUND;
     /* n sits in the low bits of shifted; shifting them up to the exponent
      * field drops ROUND's bits (its low 12 are 0), so adding gives v * 2**n
-     * without a multiplication (the result is normal for c >= -708). */
+     * without a multiplication. */
     uint64_t n_exponent = lucid_bits_f64(shifted) << 52;
     double n = shifted - ROUND;
     double r = c - n * LN2;
@@ -209,7 +210,22 @@ LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
     q = q * r + 0x1.55555441e3607p-3;
     q = q * r + 0x1.0000003a44cc0p-1;
     double v = 1.0 + (r + r * r * q);
-    return lucid_select_f64(y < -708.0, 0.0, lucid_from_bits_f64(lucid_bits_f64(v) + n_exponent));
+    return lucid_from_bits_f64(lucid_bits_f64(v) + n_exponent);
+}
+
+/* For arguments <= 0 (logits): 0 below -708, as lucid_row_exp_nonpositive. */
+LUCID_ROW_INLINE double lucid_row_exp_nonpositive_narrow(double y)
+{
+    double c = lucid_select_f64(y < -708.0, -708.0, y);
+    return lucid_select_f64(y < -708.0, 0.0, lucid_row_exp_narrow_core(c));
+}
+
+/* For any argument (log-probabilities): 0 below -708, +inf above 709. */
+LUCID_ROW_INLINE double lucid_row_exp_narrow(double y)
+{
+    double c = lucid_select_f64(y < -708.0, -708.0, lucid_select_f64(y > 709.0, 709.0, y));
+    double e = lucid_select_f64(y < -708.0, 0.0, lucid_row_exp_narrow_core(c));
+    return lucid_select_f64(y > 709.0, INFINITY, e);
 }
 
 /* Each lane's largest value and the index of its first occurrence (strict >:
@@ -364,10 +380,16 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
     } else if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
-        LUCID_ROW_PADDED_LOOP(n,
-            double e = lucid_exp_f64(v[j]);
-            w[j] = e;
-            total[lane] += LUCID_ROW_KEEP(e));
+        if (narrow)
+            LUCID_ROW_PADDED_LOOP(n,
+                double e = lucid_row_exp_narrow(v[j]);
+                w[j] = e;
+                total[lane] += LUCID_ROW_KEEP(e));
+        else
+            LUCID_ROW_PADDED_LOOP(n,
+                double e = lucid_exp_f64(v[j]);
+                w[j] = e;
+                total[lane] += LUCID_ROW_KEEP(e));
     } else {
         /* log 0 = -inf and log of a negative = NaN make the sums non-finite,
          * which sends the row to the careful path. */

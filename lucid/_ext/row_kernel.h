@@ -107,21 +107,26 @@ static inline size_t lucid_row_work_bytes(int n_students)
            (size_t)(n_students + 1) * sizeof(lucid_row_side);
 }
 
-/* for (j = 0; j < n; j++) BODY, with lane = j % LUCID_ROW_LANES; the lane
- * loop kept rolled so that gcc vectorises it (see kl_simd.h). */
+/* for (j = 0; j < n; j++) BODY, with lane = j % LUCID_ROW_LANES and group_
+ * = j - lane; the lane loop kept rolled so that gcc vectorises it (see
+ * kl_simd.h). */
 #define LUCID_ROW_LOOP(n, BODY)                                                  \
     do {                                                                         \
         ptrdiff_t base_ = 0, j, lane;                                            \
+        double group_;                                                           \
         for (; base_ + LUCID_ROW_LANES <= (n); base_ += LUCID_ROW_LANES) {       \
+            group_ = (double)base_;                                              \
             _Pragma("GCC unroll 1")                                              \
             for (lane = 0; lane < LUCID_ROW_LANES; lane++) {                     \
                 j = base_ + lane;                                                \
                 BODY;                                                            \
             }                                                                    \
         }                                                                        \
+        group_ = (double)base_;                                                  \
         for (j = base_, lane = 0; j < (n); j++, lane++) {                        \
             BODY;                                                                \
         }                                                                        \
+        (void)group_;                                                            \
     } while (0)
 
 /* The same over the double buffers of a block, which hold a whole group of
@@ -228,14 +233,15 @@ LUCID_ROW_INLINE double lucid_row_exp_narrow(double y)
     return lucid_select_f64(y > 709.0, INFINITY, e);
 }
 
-/* Each lane's largest value and the index of its first occurrence (strict >:
- * a lane's elements come in column order). The index is kept as a double,
- * exact below 2**53, so that the selects of both have one vector width. */
+/* Each lane's largest value and where it first occurs (strict >: a lane's
+ * elements come in column order), as the start of its group of lanes: a
+ * double (exact below 2**53) broadcast once per group, so that tracking costs
+ * a compare and two selects of one vector width per vector. */
 #define LUCID_ROW_TRACK_MAX(v)                                                   \
     do {                                                                         \
         int larger_ = (v) > top[lane];                                           \
         top[lane] = lucid_select_f64(larger_, (v), top[lane]);                   \
-        at[lane] = lucid_select_f64(larger_, (double)j, at[lane]);               \
+        at[lane] = lucid_select_f64(larger_, group_, at[lane]);                  \
     } while (0)
 
 /* The largest of the lanes' values, and in *index the first column holding
@@ -245,9 +251,10 @@ LUCID_ROW_INLINE double lucid_row_fold_argmax(const double *top, const double *a
 {
     double best = top[0], first = at[0];
     for (int lane = 1; lane < LUCID_ROW_LANES; lane++) {
-        if (top[lane] > best || (top[lane] == best && at[lane] < first)) {
+        double index = at[lane] + lane;
+        if (top[lane] > best || (top[lane] == best && index < first)) {
             best = top[lane];
-            first = at[lane];
+            first = index;
         }
     }
     *index = (ptrdiff_t)first;
@@ -360,25 +367,31 @@ LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, dou
 #define LUCID_ROW_EXACT_ARGUMENT(v) (((v) - shift) * scale)
 #define LUCID_ROW_FUSED_ARGUMENT(v) ((v) * scale - shift_scaled)
 
-/* Teacher's block: weights w (P_j) and, in place of the values, L_j; EXP is
- * the exponential for arguments <= 0 (see lucid_row_exp_nonpositive). */
-#define LUCID_ROW_TEACHER_LOGITS(EXP, ARGUMENT)                                  \
+/* Teacher's block: weights w (P_j) and, in place of the values, L_j, or
+ * nothing when both sides are logits (`raw`: the students then take the raw
+ * values, which saves a pass of stores); EXP is the exponential for
+ * arguments <= 0 (see lucid_row_exp_nonpositive). */
+#define LUCID_ROW_TEACHER_LOGITS(EXP, ARGUMENT, STORE_L)                         \
     LUCID_ROW_PADDED_LOOP(n,                                                     \
         double e = EXP(ARGUMENT(v[j]));                                          \
         w[j] = e;                                                                \
-        v[j] = (v[j] - origin) * alpha;                                          \
+        STORE_L;                                                                 \
         total[lane] += LUCID_ROW_KEEP(e))
+#define LUCID_ROW_SCALED_L v[j] = (v[j] - origin) * alpha
 
-LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *restrict v,
+LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, int raw, double *restrict v,
                                               double *restrict w, ptrdiff_t n, double scale,
                                               double alpha, lucid_row_side *side)
 {
     const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(total, 0.0);
-    if (kind == LUCID_ROW_LOGITS && narrow) {
-        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT);
+    if (kind == LUCID_ROW_LOGITS && narrow && raw) {
+        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT, );
+    } else if (kind == LUCID_ROW_LOGITS && raw) {
+        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT, );
     } else if (kind == LUCID_ROW_LOGITS) {
-        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
+        LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT,
+                                 LUCID_ROW_SCALED_L);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         if (narrow)
             LUCID_ROW_PADDED_LOOP(n,
@@ -403,24 +416,34 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, double *rest
 }
 
 /* A student's block against the teacher's (w, L): its normaliser sum
- * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j. */
-#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT)                                  \
+ * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j;
+ * `raw` (both logits): L holds the teacher's values, L_j = t_j - t_origin. */
+#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT, DIFFERENCE)                      \
     LUCID_ROW_PADDED_LOOP(n,                                                     \
         total[lane] += LUCID_ROW_KEEP(EXP(ARGUMENT(s[j])));                      \
-        terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - (s[j] - origin) * alpha)))
+        terms[lane] += LUCID_ROW_KEEP(w[j] * (DIFFERENCE)))
+#define LUCID_ROW_RAW_DIFFERENCE ((L[j] - t_origin) - (s[j] - origin))
+#define LUCID_ROW_SCALED_DIFFERENCE (L[j] - (s[j] - origin) * alpha)
 
-LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, const double *restrict s,
+LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, int raw,
+                                              const double *restrict s,
                                               const double *restrict w,
-                                              const double *restrict L, ptrdiff_t n,
-                                              double scale, double alpha, lucid_row_side *side)
+                                              const double *restrict L, double t_origin,
+                                              ptrdiff_t n, double scale, double alpha,
+                                              lucid_row_side *side)
 {
     const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(terms, 0.0);
     LUCID_ROW_LANES_INIT(total, 0.0);
-    if (kind == LUCID_ROW_LOGITS && narrow) {
-        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT);
+    if (kind == LUCID_ROW_LOGITS && narrow && raw) {
+        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT,
+                                 LUCID_ROW_RAW_DIFFERENCE);
+    } else if (kind == LUCID_ROW_LOGITS && raw) {
+        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT,
+                                 LUCID_ROW_RAW_DIFFERENCE);
     } else if (kind == LUCID_ROW_LOGITS) {
-        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT);
+        LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT,
+                                 LUCID_ROW_SCALED_DIFFERENCE);
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_PADDED_LOOP(n, terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - s[j])));
     } else {
@@ -598,14 +621,15 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
                 for (k = 0; k < job->n_students; k++)
                     sides[k + 1].terms *= factor;
         }
-        lucid_row_teacher_block(t_kind, job->narrow, t_buf, w_buf, n, scale, t_alpha, t);
+        lucid_row_teacher_block(t_kind, job->narrow, both_logits, t_buf, w_buf, n, scale, t_alpha, t);
         for (k = 0; k < job->n_students; k++) {
             lucid_row_side *s = &sides[k + 1];
             const lucid_row_input *s_in = &job->students[k];
             top = lucid_row_load_block(s_in, lucid_row_start(job, s_in, r), c0, n, s_buf, s);
             if (s_kind == LUCID_ROW_LOGITS)
                 lucid_row_shift_to(s, top, scale);
-            lucid_row_student_block(s_kind, job->narrow, s_buf, w_buf, t_buf, n, scale, s_alpha, s);
+            lucid_row_student_block(s_kind, job->narrow, both_logits, s_buf, w_buf, t_buf,
+                                    t->origin, n, scale, s_alpha, s);
         }
     }
     /* A NaN, an infinity or a probability <= 0 anywhere in the row leaves a

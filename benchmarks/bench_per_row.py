@@ -33,11 +33,6 @@ try:
     import torch
 except ImportError:  # the comparison is optional
     torch = None
-try:
-    import jax
-    import jax.numpy as jnp
-except ImportError:  # the comparison is optional
-    jax = None
 
 TEMPERATURE = 2.0
 # What the issue asks of each ratio: (numerator, denominator, at most / at least, bound).
@@ -89,7 +84,19 @@ def torch_chunked(student, teacher, chunk=256):
     return run
 
 
-def jax_jit(student, teacher):
+def import_jax():
+    """JAX, or None when it is not installed. Imported only when asked for:
+    once imported, JAX's threads make every later os.fork() in the process warn."""
+    try:
+        import jax
+    except ImportError:  # the comparison is optional
+        return None
+    return jax
+
+
+def jax_jit(jax, student, teacher):
+    jnp = jax.numpy
+
     @jax.jit
     def per_row(s, t):
         log_q = jax.nn.log_softmax(s / TEMPERATURE, axis=-1)
@@ -112,14 +119,14 @@ class Recorder:
         return case
 
 
-def run_logits(record, shape, threads):
+def run_logits(record, shape, threads, jax):
     student, teacher = logits_pair(shape)
     functions = {"lucid": lambda: kl_div_per_row(student, teacher, temperature=TEMPERATURE),
                  "probe": probe(student, teacher)}
     if torch is not None:
         functions["torch chunked"] = torch_chunked(student, teacher)
     if jax is not None:
-        functions["jax"] = jax_jit(student, teacher)
+        functions["jax"] = jax_jit(jax, student, teacher)
     record(f"logits T={TEMPERATURE:g} {shape}", "logits", functions)
     labels = np.random.default_rng(1).integers(0, shape[1], shape[0])
     record(f"labels and top-1 {shape}", "labels and top-1", {
@@ -213,12 +220,14 @@ def main(argv=None):
                         help="512 rows and 64 MiB per input in the sweep")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--chart", metavar="PATH")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.sweep_bytes = min(args.rows, 512), min(args.sweep_bytes, 2**26)
     set_threads(args.threads)
+    jax = None if args.no_jax else import_jax()
     results = {"machine": machine(args.threads), "jax": jax.__version__ if jax else None,
                "repetitions": args.repetitions}
     m = results["machine"]
@@ -227,7 +236,7 @@ def main(argv=None):
           f"medians of {args.repetitions} runs")
     record = Recorder(args)
     shape = (args.rows, args.cols)
-    run_logits(record, shape, args.threads)
+    run_logits(record, shape, args.threads, jax)
     run_students(record, shape)
     run_vocabulary(record, args.sweep_bytes, args.vocabularies)
     results["cases"] = record.cases

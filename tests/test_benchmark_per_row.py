@@ -32,7 +32,7 @@ def restore_threads():
 def test_every_target_is_measured_and_reported(bench, tmp_path, restore_threads, capsys):
     out = tmp_path / "figures.json"
     bench.main(["--rows", "8", "--cols", "300", "--sweep-bytes", "40000", "--vocabularies",
-                "100", "5000", "--repetitions", "2", "--json", str(out)])
+                "100", "5000", "--repetitions", "2", "--no-jax", "--json", str(out)])
     figures = json.loads(out.read_text())
     groups = [case["group"] for case in figures["cases"]]
     assert groups == ["logits", "labels and top-1", "threads", "log-probs", "3 students",

@@ -51,10 +51,6 @@ cdef extern from "row_kernel.h" nogil:
     lucid_row_compare_fn lucid_row_compare_for(int level)
 
 KIND_CODES = {"logits": 0, "log-probs": 1, "probs": 2}
-#: The storage types the kernel reads, by numpy dtype character.
-DTYPE_CODES = {"f": 0, "d": 1, "e": 2, "b": 3, "h": 4, "i": 5, "l": 6, "q": 6,
-               "B": 7, "H": 8, "I": 9, "L": 10, "Q": 10}
-MAX_DIMS = LUCID_ROW_MAX_DIMS
 
 cdef enum:
     # Below this many elements per thread an OpenMP fork/join costs more than it saves.

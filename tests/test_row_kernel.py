@@ -5,11 +5,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from scipy.special import log_softmax
 
 from lucid.metrics import compare_rows, kl_div_per_row
 
-from conftest import SIMD_AVAILABLE, simd_at
+from conftest import SIMD_AVAILABLE, log_softmax_np as log_softmax, simd_at
 
 KINDS = ["logits", "log-probs", "probs"]
 

@@ -154,9 +154,12 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     :math:`+\infty`) gives NaN, as ``log_softmax`` does. When ``mask`` drops
     every distribution, ``"sum"`` is 0 and the means are NaN, with no warning.
 
-    The gradient w.r.t. the student logits is written once, straight from
-    the logits and a few saved constants per distribution; the teacher gets
-    a gradient only when it requires one. ``create_graph=True`` is not
+    The gradient w.r.t. the student logits is written once: when the student
+    requires grad, the forward computes it while each distribution's logits
+    are in cache and the backward hands it over (so compute a loss whose
+    gradient is not wanted under :class:`lucid.no_grad`). The teacher gets a
+    gradient only when it requires one, recomputed from its logits and a few
+    saved constants per distribution. ``create_graph=True`` is not
     supported (``RuntimeError``); use the unfused composition for second
     derivatives.
 

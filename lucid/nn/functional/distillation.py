@@ -30,8 +30,10 @@ array over, scaled in place when the upstream gradient is not 1. A second
 backward (``retain_graph=True``) and the teacher's gradient are recomputed
 from the logits and the saved constants.
 
-``create_graph=True`` raises ``RuntimeError``: the backward is a kernel, not
-lucid operations. Second derivatives need the unfused composition.
+Under ``create_graph=True`` the backward instead builds the same gradients
+from lucid's differentiable operations (``softmax``, ``log_softmax``, ``where``
+and arithmetic, the formulas above), so second derivatives and
+Hessian-vector products work, at the memory cost of the unfused composition.
 """
 import math
 import numbers
@@ -45,6 +47,8 @@ from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
 from lucid.nn.functional.kl_div import _FLOAT_DTYPES, _check_reduction
+from lucid.nn.functional.softmax import log_softmax, softmax
+from lucid.ops.elementwise import where
 from lucid._dims import normalize_dim
 from lucid.ops.broadcasting import unbroadcast
 
@@ -53,12 +57,6 @@ DIVERGENCES = kernels.DIVERGENCES
 # The options of one call, checked; ``axis`` is the normalised class axis.
 _Options = namedtuple("_Options", "temperature axis reduction divergence beta scale_by_t2")
 
-_CREATE_GRAPH_MESSAGE = (
-    "distillation_loss does not support create_graph=True: its backward is a fused kernel, "
-    "not lucid operations. For second derivatives use the unfused composition, e.g. "
-    "kl_div(log_softmax(student / T, dim), log_softmax(teacher / T, dim), log_target=True, "
-    "dim=dim) * T**2."
-)
 
 
 def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1,
@@ -127,8 +125,6 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
         (or the mask's) do not broadcast.
     IndexError
         If ``dim`` is out of range.
-    RuntimeError
-        From the backward, under ``create_graph=True``.
 
     See Also
     --------
@@ -159,9 +155,9 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     are in cache and the backward hands it over (so compute a loss whose
     gradient is not wanted under :class:`lucid.no_grad`). The teacher gets a
     gradient only when it requires one, recomputed from its logits and a few
-    saved constants per distribution. ``create_graph=True`` is not
-    supported (``RuntimeError``); use the unfused composition for second
-    derivatives.
+    saved constants per distribution. Under ``create_graph=True`` the
+    backward is built from lucid's differentiable operations instead, so
+    second derivatives work, with the unfused composition's memory.
 
     Each distribution is computed by one thread in a fixed order, so results
     do not depend on the thread count.
@@ -307,9 +303,10 @@ class _Distillation(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if grad_mode.is_grad_enabled():
-            raise RuntimeError(_CREATE_GRAPH_MESSAGE)
         student, teacher = ctx.saved_tensors
+        if grad_mode.is_grad_enabled():
+            # create_graph=True: gradients that are themselves differentiable.
+            return _differentiable_gradients(ctx, student, teacher, grad) + (None, None)
         options = ctx.options
         upstream = np.asarray(grad._data, dtype=np.float64)
         grads = [None, None]
@@ -363,9 +360,47 @@ def _gradient_array(ctx, student, teacher, upstream, wrt_teacher):
     return out
 
 
-def _to_input(array, tensor):
-    """A gradient of the loss shape summed back to ``tensor``'s shape and dtype."""
-    grad = Tensor(array)
+def _to_input(grad, tensor):
+    """A gradient (array or Tensor) of the loss shape summed back to ``tensor``'s shape and dtype."""
+    grad = grad if isinstance(grad, Tensor) else Tensor(grad)
     if grad.shape != tensor.shape:
-        grad = unbroadcast(grad, tensor.shape).to(tensor.dtype)
-    return grad
+        grad = unbroadcast(grad, tensor.shape)
+    return grad if grad.dtype == tensor.dtype else grad.to(tensor.dtype)
+
+
+def _differentiable_gradients(ctx, student, teacher, grad):
+    """Both gradients from lucid's differentiable operations (the module docstring's table)."""
+    options, axis = ctx.options, ctx.options.axis
+    inv_t = 1.0 / options.temperature
+    log_q, log_p = log_softmax(student * inv_t, axis), log_softmax(teacher * inv_t, axis)
+    q, p = softmax(student * inv_t, axis), softmax(teacher * inv_t, axis)
+
+    def term(probability, value):
+        # 0 log 0 = 0, as the kernels: selected, never multiplied by 0.
+        return where(probability == 0, 0.0, probability * value)
+
+    def weighted(probability, log_probability, log_ref):
+        row = term(probability, log_probability - log_ref).sum(dim=axis, keepdim=True)
+        return term(probability, log_probability - log_ref - row)
+
+    if options.divergence == "kl":
+        grad_s, grad_t = q - p, weighted(p, log_p, log_q)
+    elif options.divergence == "reverse_kl":
+        grad_s, grad_t = weighted(q, log_q, log_p), p - q
+    else:
+        beta = options.beta
+        log_m = (p * beta + q * (1 - beta)).log()
+        grad_s, grad_t = weighted(q, log_q, log_m) * (1 - beta), weighted(p, log_p, log_m) * beta
+    scale = grad * (ctx.factor * inv_t / (ctx.divisor or 1))
+    if scale.ndim:
+        scale = scale.unsqueeze(axis)
+    grads = []
+    for wanted, value, tensor in ((0, grad_s, student), (1, grad_t, teacher)):
+        if not ctx.needs_input_grad[wanted]:
+            grads.append(None)
+            continue
+        value = value * scale
+        if ctx.keep is not None:
+            value = where(np.expand_dims(ctx.keep, axis), value, 0.0)
+        grads.append(_to_input(value, tensor))
+    return tuple(grads)

@@ -41,12 +41,12 @@ from collections import namedtuple
 
 import numpy as np
 
+from lucid import _kl_rules
 from lucid._creation import as_tensor
 from lucid._ext import distill as kernels
 from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
-from lucid.nn.functional.kl_div import _FLOAT_DTYPES, _check_reduction
 from lucid.nn.functional.softmax import log_softmax, softmax
 from lucid.ops.elementwise import where
 from lucid._dims import normalize_dim
@@ -209,7 +209,7 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
 
 def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
     """The options shared by the function and the module, checked (axis left for later)."""
-    _check_reduction(reduction)
+    _kl_rules.check_reduction(reduction)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, (bool, np.bool_)):
         raise TypeError(f"temperature must be a real number, got {type(temperature).__name__} "
                         f"{temperature!r}")
@@ -233,9 +233,7 @@ def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
 
 def _as_logits(value, name):
     tensor = as_tensor(value, name)
-    if tensor.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"distillation_loss: {name} must have a floating dtype (float16, float32 "
-                        f"or float64, native byte order), got {tensor.dtype}")
+    _kl_rules.check_float_dtype(tensor.dtype, name, "distillation_loss")
     return tensor
 
 
@@ -266,7 +264,7 @@ def _keep_mask(mask, rows_shape):
 
 
 def _divisor(options, n_rows, keep):
-    """What the summed loss is divided by: the number of distributions kept (or 1)."""
+    """What the summed loss is divided by: the number of distributions kept (1 for "sum", "none")."""
     if options.reduction in ("none", "sum"):
         return 1
     return n_rows if keep is None else int(np.count_nonzero(keep))
@@ -296,9 +294,8 @@ class _Distillation(Function):
         dtype = np.result_type(student.dtype, teacher.dtype)
         if options.reduction == "none":
             return per_row.astype(dtype)
-        total = float(np.sum(per_row))
-        if options.reduction != "sum":
-            total = total / divisor if divisor else math.nan
+        # Both means divide by the distributions kept: elements and rows alike.
+        total = _kl_rules.reduce_total(float(np.sum(per_row)), options.reduction, divisor, divisor)
         return np.asarray(total, dtype=dtype)
 
     @staticmethod

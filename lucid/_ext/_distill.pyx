@@ -468,3 +468,11 @@ def gradient_rows(tuple student, tuple teacher,
     job.coef_stride = 0 if coef.shape[0] == 1 else 1
     job.wrt_teacher = wrt_teacher
     run(&job, rows, True)
+
+
+def _float_to_half(const float[::1] values, uint16_t[::1] out):
+    """``out[:] =`` the float16 bits of ``values``, as gradients of float16 inputs are stored (for tests)."""
+    cdef Py_ssize_t j
+    with nogil:
+        for j in range(values.shape[0]):
+            out[j] = lucid_float_to_half(values[j])

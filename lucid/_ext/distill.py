@@ -9,19 +9,8 @@ gradient itself.
 
 Per row, with x = s / T - max(s / T) and y = t / T - max(t / T), the forward
 keeps ``stats``: both maxima, both log-sum-exps, the divergence, and for the
-JSD its two KL terms. The gradient formulas (q = softmax(s / T), p =
-softmax(t / T), D the row's divergence, m = beta p + (1 - beta) q):
-
-==============  ==========================================  ===========================================
-divergence      d D / d s                                   d D / d t
-==============  ==========================================  ===========================================
-"kl"            (q - p) / T                                 p (log p - log q - D) / T
-"reverse_kl"    q (log q - log p - D) / T                   (p - q) / T
-"jsd"           (1 - beta) q (log q - log m - KL(q||m)) / T  beta p (log p - log m - KL(p||m)) / T
-==============  ==========================================  ===========================================
-
-Each is the softmax chain rule dD/ds_j = (1/T) q_j (G_j - sum_k q_k G_k) with
-G = dD/dq; a term whose probability is 0 is 0.
+JSD its two KL terms; the gradients follow from them and the logits (the
+formulas are in the docstring of ``lucid.nn.functional.distillation``).
 """
 import itertools
 import math

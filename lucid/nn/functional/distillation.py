@@ -30,8 +30,10 @@ array over, scaled in place when the upstream gradient is not 1. A second
 backward (``retain_graph=True``) and the teacher's gradient are recomputed
 from the logits and the saved constants.
 
-``create_graph=True`` raises ``RuntimeError``: the backward is a kernel, not
-lucid operations. Second derivatives need the unfused composition.
+Under ``create_graph=True`` the backward instead builds the same gradients
+from lucid's differentiable operations (``softmax``, ``log_softmax``, ``where``
+and arithmetic, the formulas above), so second derivatives and
+Hessian-vector products work, at the memory cost of the unfused composition.
 """
 import math
 import numbers
@@ -39,12 +41,14 @@ from collections import namedtuple
 
 import numpy as np
 
+from lucid import _kl_rules
 from lucid._creation import as_tensor
 from lucid._ext import distill as kernels
 from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
-from lucid.nn.functional.kl_div import _FLOAT_DTYPES, _check_reduction
+from lucid.nn.functional.softmax import log_softmax, softmax
+from lucid.ops.elementwise import where
 from lucid._dims import normalize_dim
 from lucid.ops.broadcasting import unbroadcast
 
@@ -53,12 +57,6 @@ DIVERGENCES = kernels.DIVERGENCES
 # The options of one call, checked; ``axis`` is the normalised class axis.
 _Options = namedtuple("_Options", "temperature axis reduction divergence beta scale_by_t2")
 
-_CREATE_GRAPH_MESSAGE = (
-    "distillation_loss does not support create_graph=True: its backward is a fused kernel, "
-    "not lucid operations. For second derivatives use the unfused composition, e.g. "
-    "kl_div(log_softmax(student / T, dim), log_softmax(teacher / T, dim), log_target=True, "
-    "dim=dim) * T**2."
-)
 
 
 def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1,
@@ -127,8 +125,6 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
         (or the mask's) do not broadcast.
     IndexError
         If ``dim`` is out of range.
-    RuntimeError
-        From the backward, under ``create_graph=True``.
 
     See Also
     --------
@@ -154,11 +150,14 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     :math:`+\infty`) gives NaN, as ``log_softmax`` does. When ``mask`` drops
     every distribution, ``"sum"`` is 0 and the means are NaN, with no warning.
 
-    The gradient w.r.t. the student logits is written once, straight from
-    the logits and a few saved constants per distribution; the teacher gets
-    a gradient only when it requires one. ``create_graph=True`` is not
-    supported (``RuntimeError``); use the unfused composition for second
-    derivatives.
+    The gradient w.r.t. the student logits is written once: when the student
+    requires grad, the forward computes it while each distribution's logits
+    are in cache and the backward hands it over (so compute a loss whose
+    gradient is not wanted under :class:`lucid.no_grad`). The teacher gets a
+    gradient only when it requires one, recomputed from its logits and a few
+    saved constants per distribution. Under ``create_graph=True`` the
+    backward is built from lucid's differentiable operations instead, so
+    second derivatives work, with the unfused composition's memory.
 
     Each distribution is computed by one thread in a fixed order, so results
     do not depend on the thread count.
@@ -210,7 +209,7 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
 
 def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
     """The options shared by the function and the module, checked (axis left for later)."""
-    _check_reduction(reduction)
+    _kl_rules.check_reduction(reduction)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, (bool, np.bool_)):
         raise TypeError(f"temperature must be a real number, got {type(temperature).__name__} "
                         f"{temperature!r}")
@@ -234,9 +233,7 @@ def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
 
 def _as_logits(value, name):
     tensor = as_tensor(value, name)
-    if tensor.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"distillation_loss: {name} must have a floating dtype (float16, float32 "
-                        f"or float64, native byte order), got {tensor.dtype}")
+    _kl_rules.check_float_dtype(tensor.dtype, name, "distillation_loss")
     return tensor
 
 
@@ -267,7 +264,7 @@ def _keep_mask(mask, rows_shape):
 
 
 def _divisor(options, n_rows, keep):
-    """What the summed loss is divided by: the number of distributions kept (or 1)."""
+    """What the summed loss is divided by: the number of distributions kept (1 for "sum", "none")."""
     if options.reduction in ("none", "sum"):
         return 1
     return n_rows if keep is None else int(np.count_nonzero(keep))
@@ -297,16 +294,16 @@ class _Distillation(Function):
         dtype = np.result_type(student.dtype, teacher.dtype)
         if options.reduction == "none":
             return per_row.astype(dtype)
-        total = float(np.sum(per_row))
-        if options.reduction != "sum":
-            total = total / divisor if divisor else math.nan
+        # Both means divide by the distributions kept: elements and rows alike.
+        total = _kl_rules.reduce_total(float(np.sum(per_row)), options.reduction, divisor, divisor)
         return np.asarray(total, dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        if grad_mode.is_grad_enabled():
-            raise RuntimeError(_CREATE_GRAPH_MESSAGE)
         student, teacher = ctx.saved_tensors
+        if grad_mode.is_grad_enabled():
+            # create_graph=True: gradients that are themselves differentiable.
+            return _differentiable_gradients(ctx, student, teacher, grad) + (None, None)
         options = ctx.options
         upstream = np.asarray(grad._data, dtype=np.float64)
         grads = [None, None]
@@ -360,9 +357,47 @@ def _gradient_array(ctx, student, teacher, upstream, wrt_teacher):
     return out
 
 
-def _to_input(array, tensor):
-    """A gradient of the loss shape summed back to ``tensor``'s shape and dtype."""
-    grad = Tensor(array)
+def _to_input(grad, tensor):
+    """A gradient (array or Tensor) of the loss shape summed back to ``tensor``'s shape and dtype."""
+    grad = grad if isinstance(grad, Tensor) else Tensor(grad)
     if grad.shape != tensor.shape:
-        grad = unbroadcast(grad, tensor.shape).to(tensor.dtype)
-    return grad
+        grad = unbroadcast(grad, tensor.shape)
+    return grad if grad.dtype == tensor.dtype else grad.to(tensor.dtype)
+
+
+def _differentiable_gradients(ctx, student, teacher, grad):
+    """Both gradients from lucid's differentiable operations (the module docstring's table)."""
+    options, axis = ctx.options, ctx.options.axis
+    inv_t = 1.0 / options.temperature
+    log_q, log_p = log_softmax(student * inv_t, axis), log_softmax(teacher * inv_t, axis)
+    q, p = softmax(student * inv_t, axis), softmax(teacher * inv_t, axis)
+
+    def term(probability, value):
+        # 0 log 0 = 0, as the kernels: selected, never multiplied by 0.
+        return where(probability == 0, 0.0, probability * value)
+
+    def weighted(probability, log_probability, log_ref):
+        row = term(probability, log_probability - log_ref).sum(dim=axis, keepdim=True)
+        return term(probability, log_probability - log_ref - row)
+
+    if options.divergence == "kl":
+        grad_s, grad_t = q - p, weighted(p, log_p, log_q)
+    elif options.divergence == "reverse_kl":
+        grad_s, grad_t = weighted(q, log_q, log_p), p - q
+    else:
+        beta = options.beta
+        log_m = (p * beta + q * (1 - beta)).log()
+        grad_s, grad_t = weighted(q, log_q, log_m) * (1 - beta), weighted(p, log_p, log_m) * beta
+    scale = grad * (ctx.factor * inv_t / (ctx.divisor or 1))
+    if scale.ndim:
+        scale = scale.unsqueeze(axis)
+    grads = []
+    for wanted, value, tensor in ((0, grad_s, student), (1, grad_t, teacher)):
+        if not ctx.needs_input_grad[wanted]:
+            grads.append(None)
+            continue
+        value = value * scale
+        if ctx.keep is not None:
+            value = where(np.expand_dims(ctx.keep, axis), value, 0.0)
+        grads.append(_to_input(value, tensor))
+    return tuple(grads)

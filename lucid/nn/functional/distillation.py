@@ -39,12 +39,12 @@ from collections import namedtuple
 
 import numpy as np
 
+from lucid import _kl_rules
 from lucid._creation import as_tensor
 from lucid._ext import distill as kernels
 from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
-from lucid.nn.functional.kl_div import _FLOAT_DTYPES, _check_reduction
 from lucid._dims import normalize_dim
 from lucid.ops.broadcasting import unbroadcast
 
@@ -210,7 +210,7 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
 
 def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
     """The options shared by the function and the module, checked (axis left for later)."""
-    _check_reduction(reduction)
+    _kl_rules.check_reduction(reduction)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, (bool, np.bool_)):
         raise TypeError(f"temperature must be a real number, got {type(temperature).__name__} "
                         f"{temperature!r}")
@@ -234,9 +234,7 @@ def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
 
 def _as_logits(value, name):
     tensor = as_tensor(value, name)
-    if tensor.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"distillation_loss: {name} must have a floating dtype (float16, float32 "
-                        f"or float64, native byte order), got {tensor.dtype}")
+    _kl_rules.check_float_dtype(tensor.dtype, name, "distillation_loss")
     return tensor
 
 
@@ -268,9 +266,11 @@ def _keep_mask(mask, rows_shape):
 
 def _divisor(options, n_rows, keep):
     """What the summed loss is divided by: the number of distributions kept (or 1)."""
-    if options.reduction in ("none", "sum"):
+    if options.reduction == "none":
         return 1
-    return n_rows if keep is None else int(np.count_nonzero(keep))
+    kept = n_rows if keep is None else int(np.count_nonzero(keep))
+    # With a class axis, "mean" and "batchmean" both divide by the distributions.
+    return _kl_rules.divisor(options.reduction, kept, kept)
 
 
 class _Distillation(Function):
@@ -297,10 +297,7 @@ class _Distillation(Function):
         dtype = np.result_type(student.dtype, teacher.dtype)
         if options.reduction == "none":
             return per_row.astype(dtype)
-        total = float(np.sum(per_row))
-        if options.reduction != "sum":
-            total = total / divisor if divisor else math.nan
-        return np.asarray(total, dtype=dtype)
+        return np.asarray(_kl_rules.mean_over(float(np.sum(per_row)), divisor), dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):

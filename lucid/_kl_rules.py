@@ -207,5 +207,25 @@ def reduce_total(total, reduction, elements, rows):
     >>> reduce_total(6.0, "batchmean", 12, 3), reduce_total(0.0, "mean", 0, 0), reduce_total(0.0, "sum", 0, 0)
     (2.0, nan, 0.0)
     """
-    count = divisor(reduction, elements, rows)
+    return mean_over(total, divisor(reduction, elements, rows))
+
+
+def mean_over(total, count):
+    """Return ``total / count``, NaN when `count` is 0: the mean of nothing, as numpy's.
+
+    Parameters
+    ----------
+    total : float
+    count : int
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from lucid._kl_rules import mean_over
+    >>> mean_over(3.0, 2), mean_over(0.0, 0)
+    (1.5, nan)
+    """
     return total / count if count else math.nan

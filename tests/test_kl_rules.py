@@ -1,8 +1,9 @@
 """Every KL entry point applies the same rules: reduction names, log_target, float dtypes, divisors.
 
-kl_div, KLDivLoss, KLDivergence, lucid.dask.kl_div and the evaluation job's
-options take them from lucid/_kl_rules.py; these tests hold each entry point
-to the same messages, and each reduction to its documented divisor.
+kl_div, KLDivLoss, distillation_loss, KLDivergence, lucid.dask.kl_div and the
+evaluation job's options take them from lucid/_kl_rules.py; these tests hold
+each entry point to the same messages, and each reduction to its documented
+divisor.
 """
 import re
 
@@ -13,8 +14,8 @@ import lucid
 from lucid.eval import InputError
 from lucid.eval.job import Options, reduce_per_row
 from lucid.metrics import KLDivergence
-from lucid.nn import KLDivLoss
-from lucid.nn.functional import kl_div
+from lucid.nn import DistillationLoss, KLDivLoss
+from lucid.nn.functional import distillation_loss, kl_div
 
 from references import reference_losses
 
@@ -35,6 +36,8 @@ def metric_update(x, target, **options):
 REDUCTION_CHECKS = {
     "kl_div": (lambda r: kl_div([-1.0], [1.0], reduction=r), ALL),
     "KLDivLoss": (lambda r: KLDivLoss(reduction=r), ALL),
+    "distillation_loss": (lambda r: distillation_loss([[1.0, 2.0]], [[2.0, 1.0]], reduction=r), ALL),
+    "DistillationLoss": (lambda r: DistillationLoss(reduction=r), ALL),
     "KLDivergence": (lambda r: KLDivergence(reduction=r), SCALAR),
     "lucid.dask.kl_div": (lambda r: dask_kl_div(np.array([-1.0]), np.array([1.0]), reduction=r), ALL),
     "evaluation job": (lambda r: Options(reduction=r), SCALAR),
@@ -77,6 +80,14 @@ def test_a_byte_swapped_float_is_refused_with_the_conversion_that_fixes_it(entry
     message = f"{caller}: x has dtype >f8, a non-native byte order; convert it first, e.g. x.astype('float64')"
     with pytest.raises(TypeError, match=re.escape(message)):
         call(swapped, np.array([0.5, 0.5]))
+
+
+def test_distillation_refuses_byte_swapped_logits_as_kl_div_does():
+    swapped = np.array([[1.0, 2.0]], dtype=">f8")
+    message = ("distillation_loss: teacher_logits has dtype >f8, a non-native byte order; "
+               "convert it first, e.g. teacher_logits.astype('float64')")
+    with pytest.raises(TypeError, match=re.escape(message)):
+        distillation_loss(np.array([[1.0, 2.0]]), swapped)
 
 
 @pytest.mark.parametrize("entry", TWO_INPUT_ENTRY_POINTS)

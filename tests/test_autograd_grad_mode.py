@@ -171,6 +171,10 @@ def grad_mode_trace(is_enabled, set_enabled, no_grad, enable_grad):
     def decorated_on():
         trace.append(is_enabled())
 
+    @no_grad
+    def decorated_bare():
+        trace.append(is_enabled())
+
     trace.append(is_enabled())
     decorated_off()
     trace.append(is_enabled())
@@ -188,6 +192,8 @@ def grad_mode_trace(is_enabled, set_enabled, no_grad, enable_grad):
     trace.append(is_enabled())
     set_enabled(True)
     trace.append(is_enabled())
+    decorated_bare()
+    trace.append(is_enabled())
     return trace
 
 
@@ -199,10 +205,31 @@ def lucid_trace():
 def test_every_form_gives_the_documented_modes():
     # Decorators act only inside their calls; ``with`` restores the mode it found.
     assert lucid_trace() == [True, False, True, True, False, True, False, False, False, True,
-                             False, True]
+                             False, True, False, True]
 
 
 def test_every_form_matches_the_reference_framework():
     torch = pytest.importorskip("torch")
     assert lucid_trace() == grad_mode_trace(torch.is_grad_enabled, torch.set_grad_enabled,
                                             torch.no_grad, torch.enable_grad)
+
+
+def test_bare_decorators_work_as_with_parentheses():
+    @lucid.no_grad
+    def off():
+        return lucid.is_grad_enabled()
+
+    @lucid.enable_grad
+    def on():
+        return lucid.is_grad_enabled()
+
+    assert off() is False and lucid.is_grad_enabled()
+    with lucid.no_grad():
+        assert on() is True and not lucid.is_grad_enabled()
+    assert off.__name__ == "off"
+
+
+@pytest.mark.parametrize("form", [lucid.no_grad, lucid.enable_grad])
+def test_grad_mode_classes_refuse_arguments_that_are_not_functions(form):
+    with pytest.raises(TypeError, match=f"{form.__name__} takes no argument.*int 3"):
+        form(3)

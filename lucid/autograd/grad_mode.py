@@ -127,11 +127,49 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-class no_grad(_GradMode):
+class _FixedGradMode(_GradMode):
+    """no_grad and enable_grad: the mode is the class's; ``@no_grad`` works bare too."""
+
+    _fixed_mode = True
+
+    def __new__(cls, function=None):
+        if function is None:
+            return super().__new__(cls)
+        # A bare ``@no_grad`` hands over the function, as the reference framework allows.
+        if not callable(function):
+            raise TypeError(f"{cls.__name__} takes no argument but a function to decorate, "
+                            f"got {type(function).__name__} {function!r}")
+        return cls()(function)
+
+    def __init__(self, function=None):
+        super().__init__(self._fixed_mode)
+
+
+class no_grad(_FixedGradMode):
     """Context manager and decorator that stops recording operations.
 
     Results computed inside do not require grad, so no graph is kept: use it
     for evaluation and for updating parameters in place.
+
+    Parameters
+    ----------
+    function : callable, optional
+        Only in the bare decorator form, ``@no_grad`` without parentheses,
+        which decorates it at once as ``@no_grad()`` does.
+
+    Returns
+    -------
+    no_grad or callable
+        The context manager, or the decorated function.
+
+    Raises
+    ------
+    TypeError
+        If given something other than a function.
+
+    See Also
+    --------
+    enable_grad, set_grad_enabled
 
     Examples
     --------
@@ -146,14 +184,38 @@ class no_grad(_GradMode):
     ...     return t.exp()
     >>> evaluate(x).requires_grad
     False
+    >>> @lucid.no_grad
+    ... def halve(t):
+    ...     return t / 2
+    >>> halve(x).requires_grad, lucid.is_grad_enabled()
+    (False, True)
     """
 
-    def __init__(self):
-        super().__init__(False)
+    _fixed_mode = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_FixedGradMode):
     """Context manager and decorator that turns recording back on inside :class:`no_grad`.
+
+    Parameters
+    ----------
+    function : callable, optional
+        Only in the bare decorator form, ``@enable_grad`` without
+        parentheses, as for :class:`no_grad`.
+
+    Returns
+    -------
+    enable_grad or callable
+        The context manager, or the decorated function.
+
+    Raises
+    ------
+    TypeError
+        If given something other than a function.
+
+    See Also
+    --------
+    no_grad, set_grad_enabled
 
     Examples
     --------
@@ -166,5 +228,4 @@ class enable_grad(_GradMode):
     True
     """
 
-    def __init__(self):
-        super().__init__(True)
+    _fixed_mode = True

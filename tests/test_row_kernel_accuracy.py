@@ -107,6 +107,7 @@ def test_masked_and_huge_logits_are_within_the_bound(rng):
     teacher[2, 7] += 3e4                                   # one huge logit
     student[3] += np.float32(1e30)                         # a huge shift of a whole row
     teacher[4, 1000] = student[4, 1000] = 3e38             # near float32's largest
+    teacher[5, :1100] = student[5, :1100] = -np.inf        # a whole first block masked
     got = kl_div_per_row(student, teacher, temperature=2.0)
     assert_within_bound(got, reference_kl(student, teacher, 2.0))
 

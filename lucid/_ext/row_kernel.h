@@ -426,11 +426,16 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, int raw, dou
 /* A student's block against the teacher's (w, L): its normaliser sum
  * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j;
  * `raw` (both logits): L holds the teacher's values, L_j = t_j - t_origin. */
-#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT, DIFFERENCE)                      \
+#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT, TERM)                            \
     LUCID_ROW_PADDED_LOOP(n,                                                     \
         total[lane] += LUCID_ROW_KEEP(EXP(ARGUMENT(s[j])));                      \
-        terms[lane] += LUCID_ROW_KEEP(w[j] * (DIFFERENCE)))
+        terms[lane] += LUCID_ROW_KEEP(TERM))
+/* Both logits: a class the teacher masks (t = -inf, so w = 0) adds 0, not
+ * 0 * -inf, so masked vocabularies stay on this path; a NaN weight (NaN or
+ * +inf logits) still poisons the sum. */
 #define LUCID_ROW_RAW_DIFFERENCE ((L[j] - t_origin) - (s[j] - origin))
+#define LUCID_ROW_RAW_TERM(DIFFERENCE) lucid_select_f64(w[j] == 0.0, 0.0, w[j] * (DIFFERENCE))
+#define LUCID_ROW_SCALED_TERM(DIFFERENCE) (w[j] * (DIFFERENCE))
 #define LUCID_ROW_SCALED_DIFFERENCE (L[j] - (s[j] - origin) * alpha)
 
 LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, int raw,
@@ -445,13 +450,13 @@ LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, int raw,
     LUCID_ROW_LANES_INIT(total, 0.0);
     if (kind == LUCID_ROW_LOGITS && narrow && raw) {
         LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT,
-                                 LUCID_ROW_RAW_DIFFERENCE);
+                                 LUCID_ROW_RAW_TERM(LUCID_ROW_RAW_DIFFERENCE));
     } else if (kind == LUCID_ROW_LOGITS && raw) {
         LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT,
-                                 LUCID_ROW_RAW_DIFFERENCE);
+                                 LUCID_ROW_RAW_TERM(LUCID_ROW_RAW_DIFFERENCE));
     } else if (kind == LUCID_ROW_LOGITS) {
         LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT,
-                                 LUCID_ROW_SCALED_DIFFERENCE);
+                                 LUCID_ROW_SCALED_TERM(LUCID_ROW_SCALED_DIFFERENCE));
     } else if (kind == LUCID_ROW_LOG_PROBS) {
         LUCID_ROW_PADDED_LOOP(n, terms[lane] += LUCID_ROW_KEEP(w[j] * (L[j] - s[j])));
     } else {

@@ -45,6 +45,33 @@ static inline float lucid_half_to_float(uint16_t h)
     return v.f;
 }
 
+/* float -> IEEE half bits, rounded to nearest even as numpy's astype rounds:
+ * overflow to +-inf, gradual underflow to subnormals and zero, NaN kept NaN
+ * (quiet, sign kept). Lets float16 results be written straight from float
+ * work buffers. */
+static inline uint16_t lucid_float_to_half(float f)
+{
+    uint32_t x, sign;
+    union { uint32_t u; float f; } v;
+    v.f = f;
+    x = v.u;
+    sign = (x >> 16) & 0x8000u;
+    x &= 0x7fffffffu;
+    if (x >= 0x47800000u)                    /* >= 65536, inf or NaN */
+        return (uint16_t)(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (x < 0x38800000u) {                   /* below half's smallest normal */
+        /* Adding 0.5 puts the half's subnormal bits at the bottom of the
+         * float's mantissa, rounded to nearest even by the addition. */
+        v.u = x;
+        v.f += 0.5f;
+        return (uint16_t)(sign | (v.u - 0x3f000000u));
+    }
+    /* Normal: rebias the exponent and round the 13 dropped bits to nearest
+     * even; a carry into the exponent is right, up to inf (65520 and above). */
+    x += 0xc8000fffu + ((x >> 13) & 1u);
+    return (uint16_t)(sign | (x >> 13));
+}
+
 /* LUCID_DEFINE_KL(T, S) defines the per-element functions for the compute type
  * T (float or double) with name suffix S. One template for both precisions
  * keeps the two from drifting apart.

@@ -5,9 +5,15 @@ gradient) with the OpenMP kernels. Its own vjp is written with lucid's
 differentiable ops, so ``create_graph=True`` gives second derivatives
 (Hessian-vector products through ``kl_div``).
 """
+import numpy as np
+
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
 from lucid.ops.broadcasting import unbroadcast
+
+
+def _loss_shape(x, target):
+    return x.shape if x.shape == target.shape else np.broadcast_shapes(x.shape, target.shape)
 
 
 def _reduce_to(grad, tensor):
@@ -33,7 +39,11 @@ class KLDivGrad(Function):
         ctx.save_for_backward(x, target, grad)
         ctx.log_target = log_target
         ctx.wrt_target = wrt_target
-        return kernels.kl_div_grad(x._data, target._data, grad._data, log_target, wrt_target)
+        # float16 straight from the kernel, unless the gradient is still to be
+        # summed back to a broadcast input's shape: that sum runs in float32.
+        wrt = target if wrt_target else x
+        return kernels.kl_div_grad(x._data, target._data, grad._data, log_target, wrt_target,
+                                   half_output=wrt.shape == _loss_shape(x, target))
 
     @staticmethod
     def backward(ctx, h):

@@ -18,7 +18,7 @@ enum {
 };
 
 typedef struct lucid_kl_runs {
-    /* Sum of the losses of a run, in double (float lanes folded into double). */
+    /* Sum of the losses of a run, in double lanes (float losses widened as added). */
     double (*sum_f32)(const float *x, const float *t, ptrdiff_t n, int log_target);
     double (*sum_f64)(const double *x, const double *t, ptrdiff_t n, int log_target);
     /* Per-element losses of a run. */

@@ -7,10 +7,14 @@
  * baseline, AVX2 and AVX-512 machine code, and _simd.pyx picks one table at
  * import from what the CPU supports (or what LUCID_SIMD asks for).
  *
- * Sums: a run is summed in LUCID_LANES float (or double) lanes, element i
- * going to lane i % LUCID_LANES, and every LUCID_FOLD elements the lanes are
- * folded into double lanes; the double lanes are added in lane order at the
- * end, then the last n % LUCID_LANES elements in order. gcc vectorises a
+ * Sums: a run is summed in LUCID_LANES double lanes, element i going to lane
+ * i % LUCID_LANES; float losses are widened as they are added, so a float32
+ * sum rounds only in its per-element arithmetic, never in an accumulator
+ * (float lanes lost small terms beside a large one). Each group of
+ * LUCID_FOLD elements is summed in its own lanes, then added to the run's;
+ * those are added in lane order at the end, then the last n % LUCID_LANES
+ * elements in order. The widening costs two conversions and two additions
+ * per 16 floats, hidden behind memory on large inputs. gcc vectorises a
  * loop only when it need not reorder additions (no -ffast-math), and fixed
  * lanes give it that: the summation order is written down here, the same on
  * every level and for every thread count. Levels may still differ in the last
@@ -33,8 +37,7 @@
 
 /* 16 lanes: one AVX-512 register of floats, two AVX2 or four SSE ones. */
 #define LUCID_LANES 16
-/* Elements between folds into double: 16 float additions per lane keep the
- * float partial sums within about 2**-20 of their own size. */
+/* Elements per group: the unit of the fast/full path decision below. */
 #define LUCID_FOLD 256
 
 /* Elements ahead to prefetch. The hardware prefetcher alone left memory idle
@@ -104,7 +107,7 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
     ptrdiff_t i = 0, j, lane;                                                    \
     while (n - i >= LUCID_LANES) {                                               \
         ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
-        T lanes[LUCID_LANES] = {0};                                              \
+        double lanes[LUCID_LANES] = {0};                                         \
         int tripped;                                                             \
         LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
         LUCID_FOR_GROUP(a, b, i, stop,                                           \

@@ -314,16 +314,48 @@ cdef void grad_block(const lucid_kl_runs *runs, const Job *job, Py_ssize_t k,
         store(job, start, n, out)
 
 
-cdef void row_sums(const lucid_kl_runs *runs, const Job *job, Py_ssize_t row,
-                   Py_ssize_t row_length, double *kl, real *scratch) noexcept nogil:
-    """KL of distribution ``row``: its losses summed in blocks of BLOCK, in order."""
-    cdef Py_ssize_t c = 0, n
-    cdef double total = 0.0
-    while c < row_length:
-        n = min(<Py_ssize_t>BLOCK, row_length - c)
-        total += sum_block(runs, job, row * row_length + c, n, scratch)
+cdef struct Rows:
+    Py_ssize_t length             # logical elements per distribution
+    double *kl                    # OUT, one per distribution
+    double *p_sums                # OUT, sums of p and of exp(x), or NULL
+    double *q_sums
+    const unsigned char *select   # 0 skips a distribution (kl 0, nothing read); NULL: none skipped
+
+
+cdef void row_sums(const lucid_kl_runs *runs, const Job *job, const Rows *rows, Py_ssize_t row,
+                   real *scratch) noexcept nogil:
+    """KL of distribution ``row``: its losses summed in blocks of BLOCK, in order.
+
+    A deselected distribution is never read, so whatever it holds (NaN, -inf)
+    cannot reach the result: it is selected out, not multiplied by 0.
+    """
+    cdef Py_ssize_t c = 0, n, start
+    cdef double total = 0.0, p_total = 0.0, q_total = 0.0
+    cdef double sums[2]
+    cdef const real *xp
+    cdef const real *tp
+    if rows.select != NULL and not rows.select[row]:
+        rows.kl[row] = 0.0
+        return
+    while c < rows.length:
+        n = min(<Py_ssize_t>BLOCK, rows.length - c)
+        start = row * rows.length + c
+        if rows.p_sums == NULL:
+            total += sum_block(runs, job, start, n, scratch)
+        else:
+            xp = fetch(&job.x, &job.layout, start, n, scratch)
+            tp = fetch(&job.t, &job.layout, start, n, scratch + BLOCK)
+            if real is float:
+                total += runs.stats_f32(xp, tp, n, job.log_target, sums)
+            else:
+                total += runs.stats_f64(xp, tp, n, job.log_target, sums)
+            p_total += sums[0]
+            q_total += sums[1]
         c += n
-    kl[row] = total
+    rows.kl[row] = total
+    if rows.p_sums != NULL:
+        rows.p_sums[row] = p_total
+        rows.q_sums[row] = q_total
 
 
 cdef inline real *thread_scratch(const real *like) noexcept nogil:
@@ -398,11 +430,11 @@ cdef void each_block(const Job *job, bint gradient, real *scratch, int n_threads
                 none_block(runs, job, k, scratch)
 
 
-cdef void each_row(const Job *job, Py_ssize_t row_length, double *kl, real *scratch,
-                   int n_threads, int *failed) noexcept nogil:
-    """The KL of every distribution (rows of ``row_length`` logical elements) into ``kl``."""
+cdef void each_row(const Job *job, const Rows *rows, real *scratch, int n_threads,
+                   int *failed) noexcept nogil:
+    """The KL (and sums) of every distribution into ``rows``' outputs."""
     cdef const lucid_kl_runs *runs = kl_runs()
-    cdef Py_ssize_t n_rows = job.layout.size // row_length, row
+    cdef Py_ssize_t n_rows = job.layout.size // rows.length, row
     cdef real *local
     if n_threads > 1:
         with parallel(num_threads=n_threads):
@@ -411,11 +443,11 @@ cdef void each_row(const Job *job, Py_ssize_t row_length, double *kl, real *scra
                 failed[0] = 1
             for row in prange(n_rows, schedule="static"):
                 if local != NULL:
-                    row_sums(runs, job, row, row_length, kl, local)
+                    row_sums(runs, job, rows, row, local)
             free(local)
     else:
         for row in range(n_rows):
-            row_sums(runs, job, row, row_length, kl, scratch)
+            row_sums(runs, job, rows, row, scratch)
 
 
 # ------------------------------------------------------- Python wrappers --
@@ -522,26 +554,40 @@ def kl_div_grad(tuple shape,         # the loss shape
     run_blocks(&job, out, True, use_double)
 
 
-def kl_div_rows(tuple shape,         # the loss shape
-                int axis,            # the class axis, 0 <= axis < len(shape)
-                x,                   # IN, broadcasts to shape; float16 as uint16
-                t,                   # IN, broadcasts to shape
-                double[::1] kl,      # OUT, one value per distribution, C order of the others
+def kl_div_rows(tuple shape,              # the loss shape
+                int axis,                 # the class axis, 0 <= axis < len(shape)
+                x,                        # IN, broadcasts to shape; float16 as uint16
+                t,                        # IN, broadcasts to shape
+                double[::1] kl,           # OUT, one value per distribution, C order of the others
+                double[::1] p_sums,       # OUT, sum of p per distribution, or None
+                double[::1] q_sums,       # OUT, sum of exp(x) per distribution, or None
+                const unsigned char[::1] select,  # IN, 0 skips a distribution, or None
                 bint log_target,
                 bint use_double):
-    """Write the KL of every distribution along ``axis`` into ``kl``."""
+    """Write the KL of every distribution along ``axis`` into ``kl`` (and its sums)."""
     cdef Job job
+    cdef Rows rows
     cdef Scratch scratch = Scratch()
     cdef int failed = 0, n_threads
-    cdef Py_ssize_t row_length = shape[axis]
     describe(&job, shape, x, t, None, axis)
     job.log_target = log_target
-    if kl.shape[0] * row_length != job.layout.size or row_length == 0:
-        raise ValueError(f"kl_div_rows: {kl.shape[0]} outputs for shape {shape} along axis {axis}")
+    rows.length = shape[axis]
+    n_rows = kl.shape[0]
+    if rows.length == 0 or n_rows * rows.length != job.layout.size:
+        raise ValueError(f"kl_div_rows: {n_rows} outputs for shape {shape} along axis {axis}")
+    for name, array in (("p_sums", p_sums), ("q_sums", q_sums), ("select", select)):
+        if array is not None and len(array) != n_rows:
+            raise ValueError(f"kl_div_rows: {name} has {len(array)} values, not {n_rows}")
+    if (p_sums is None) != (q_sums is None):
+        raise ValueError("kl_div_rows: p_sums and q_sums come together")
+    rows.kl = &kl[0]
+    rows.p_sums = NULL if p_sums is None else &p_sums[0]
+    rows.q_sums = NULL if q_sums is None else &q_sums[0]
+    rows.select = NULL if select is None else &select[0]
     n_threads = effective_n_threads(job.layout.size, MIN_ELEMENTS_PER_THREAD)
     with nogil:
         if use_double:
-            each_row(&job, row_length, &kl[0], scratch.data, n_threads, &failed)
+            each_row(&job, &rows, scratch.data, n_threads, &failed)
         else:
-            each_row(&job, row_length, &kl[0], <float *>scratch.data, n_threads, &failed)
+            each_row(&job, &rows, <float *>scratch.data, n_threads, &failed)
     raise_if_failed(failed)

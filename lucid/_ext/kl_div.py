@@ -78,3 +78,27 @@ def kl_div_grad(x, target, grad, log_target, wrt_target, half_output=True):
                             None if scalar else grad, float(grad.reshape(-1)[0]) if scalar else 0.0,
                             _kernel_view(out), log_target, wrt_target, _uses_double(x, target))
     return out
+
+
+def kl_div_rows(x, target, axis, log_target, select=None, sums=False):
+    """KL of every distribution along ``axis`` of the broadcast shape, in float64.
+
+    Returns ``(kl, p_sums, q_sums)``: 1-D arrays with one value per
+    distribution, in C order of the other axes. ``select`` (bool or uint8, one
+    per distribution) skips the distributions it marks False: their inputs are
+    never read and their KL is 0. With ``sums`` the kernels also add up p (or
+    exp(target) with ``log_target``) and exp(x) per distribution in the same
+    pass; otherwise ``p_sums`` and ``q_sums`` are None.
+    """
+    shape = tuple(_loss_shape(x, target))
+    classes = shape[axis]
+    n_rows = int(np.prod(shape[:axis] + shape[axis + 1:]))
+    kl = np.zeros(n_rows)
+    p_sums = np.zeros(n_rows) if sums else None
+    q_sums = np.zeros(n_rows) if sums else None
+    if n_rows and classes:
+        if select is not None:
+            select = np.ascontiguousarray(select, dtype=np.uint8).reshape(n_rows)
+        _kl_div.kl_div_rows(shape, axis, _kernel_view(x), _kernel_view(target), kl, p_sums, q_sums,
+                            select, log_target, _uses_double(x, target))
+    return kl, p_sums, q_sums

@@ -131,6 +131,58 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
     return total;                                                                \
 }
 
+static inline float lucid_identity_f32(float v) { return v; }
+static inline double lucid_identity_f64(double v) { return v; }
+
+/* NAME(a, b, n, sums): the sum of ELEM(a[i], b[i]) exactly as the sums above
+ * add it (same groups, lanes and paths, so the same bits), and alongside, in
+ * double lanes, the sums of P_OF(b[i]) and EXP(a[i]) into sums[0] and
+ * sums[1]: a distribution's total probability and total exp(log q), which
+ * kl_div(validate=True) checks in the same pass as the loss. */
+#define LUCID_DEFINE_SUM_STATS(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD, P_OF, EXP) \
+LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n,  \
+                         double *restrict sums)                                  \
+{                                                                                \
+    double folded[LUCID_LANES] = {0}, p_lanes[LUCID_LANES] = {0};                \
+    double q_lanes[LUCID_LANES] = {0};                                           \
+    double total = 0.0, p_total = 0.0, q_total = 0.0;                            \
+    ptrdiff_t i = 0, j, lane;                                                    \
+    while (n - i >= LUCID_LANES) {                                               \
+        ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
+        double lanes[LUCID_LANES] = {0};                                         \
+        int tripped;                                                             \
+        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
+        LUCID_FOR_GROUP(a, b, i, stop,                                           \
+            lanes[lane] += ORDINARY(a[j + lane], b[j + lane]);                   \
+            p_lanes[lane] += P_OF(b[j + lane]);                                  \
+            q_lanes[lane] += EXP(a[j + lane]);                                   \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
+        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
+        if (tripped) {                                                           \
+            for (lane = 0; lane < LUCID_LANES; lane++)                           \
+                lanes[lane] = 0;                                                 \
+            LUCID_FOR_GROUP(a, b, i, stop,                                       \
+                lanes[lane] += ELEM(a[j + lane], b[j + lane]));                  \
+        }                                                                        \
+        for (lane = 0; lane < LUCID_LANES; lane++)                               \
+            folded[lane] += lanes[lane];                                         \
+        i = stop;                                                                \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_LANES; lane++) {                                 \
+        total += folded[lane];                                                   \
+        p_total += p_lanes[lane];                                                \
+        q_total += q_lanes[lane];                                                \
+    }                                                                            \
+    for (; i < n; i++) {                                                         \
+        total += ELEM(a[i], b[i]);                                               \
+        p_total += P_OF(b[i]);                                                   \
+        q_total += EXP(a[i]);                                                    \
+    }                                                                            \
+    sums[0] = p_total;                                                           \
+    sums[1] = q_total;                                                           \
+    return total;                                                                \
+}
+
 /* for (I = 0; I < N; I++) BODY, with A[I] and B[I] prefetched ahead: groups of
  * LUCID_LANES indices (one prefetch of each input per group, the group's loop
  * kept rolled so that it vectorises), then the tail. */
@@ -244,6 +296,13 @@ LUCID_DEFINE_SUM(lucid_sum_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_
 LUCID_DEFINE_SUM(lucid_sum_kl_log_target_##S, T, lucid_kl_elem_log_target_##S,  \
                  lucid_kl_elem_ordinary_log_target_##S,                          \
                  KEY_T, lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S) \
+LUCID_DEFINE_SUM_STATS(lucid_sum_stats_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
+                       KEY_T, lucid_guard_key_target_##S, LUCID_GUARD_TARGET_##S,   \
+                       lucid_identity_##S, lucid_exp_##S)                         \
+LUCID_DEFINE_SUM_STATS(lucid_sum_stats_log_target_##S, T, lucid_kl_elem_log_target_##S, \
+                       lucid_kl_elem_ordinary_log_target_##S, KEY_T,             \
+                       lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S, \
+                       lucid_exp_##S, lucid_exp_##S)                             \
 LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S, lucid_sum_pair_##S, \
                  int32_t, lucid_guard_key_none, 0)                               \
 LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
@@ -295,6 +354,12 @@ TARGET static void lucid_grad_##S##_##LEVEL(const T *x, const T *t, const T *g, 
     else                                                                         \
         lucid_map_grad_x_##S(x, t, g, g_scalar, out, n);                         \
 }                                                                                \
+TARGET static double lucid_stats_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t n, \
+                                                int log_target, double *sums)    \
+{                                                                                \
+    return log_target ? lucid_sum_stats_log_target_##S(x, t, n, sums)            \
+                      : lucid_sum_stats_##S(x, t, n, sums);                      \
+}                                                                                \
 TARGET static double lucid_read_both_##S##_##LEVEL(const T *a, const T *b, ptrdiff_t n) \
 {                                                                                \
     return lucid_sum_read_both_##S(a, b, n);                                     \
@@ -324,6 +389,7 @@ static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                            
     lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
     lucid_none_f32_##LEVEL, lucid_none_f64_##LEVEL,                              \
     lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
+    lucid_stats_f32_##LEVEL, lucid_stats_f64_##LEVEL,                            \
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
     lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
     lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \

@@ -13,12 +13,15 @@ from lucid._creation import as_tensor
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
 from lucid.nn.functional._kl_div_backward import KLDivGrad, _reduce_to
+from lucid.nn.functional._kl_div_dim import (KLDivDim, check_elements, class_axis,
+                                             distribution_selection)
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
+def kl_div(x, target, size_average=None, reduction="mean", log_target=False, *, dim=None,
+           mask=None, validate=False):
     r"""Kullback-Leibler divergence between a target and a predicted distribution.
 
     Measures the information lost when the predicted distribution :math:`q`
@@ -160,12 +163,22 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False):
     """
     _warn_if_size_average(size_average)
     _check_reduction(reduction)
-    if not isinstance(log_target, (bool, np.bool_)):
-        raise TypeError(f"log_target must be a bool, got {type(log_target).__name__} {log_target!r}")
+    for name, flag in (("log_target", log_target), ("validate", validate)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
     x = _as_float_tensor(x, "x")
     target = _as_float_tensor(target, "target")
-    _loss_shape(x.shape, target.shape)
-    return KLDiv.apply(x, target, reduction, bool(log_target))
+    shape = _loss_shape(x.shape, target.shape)
+    if dim is not None:
+        axis = class_axis(dim, len(shape))
+        select = distribution_selection(mask, shape, axis)
+        return KLDivDim.apply(x, target, reduction, bool(log_target), axis, select, bool(validate))
+    if mask is not None:
+        raise ValueError("kl_div: mask requires dim, the class axis whose distributions it selects")
+    result = KLDiv.apply(x, target, reduction, bool(log_target))
+    if validate:
+        check_elements(x._data, target._data, bool(log_target), result._data)
+    return result
 
 
 def _warn_if_size_average(size_average):
@@ -265,8 +278,8 @@ class KLDiv(Function):
             grad = grad / count if count else grad * math.nan
         grad_x = grad_target = None
         if ctx.needs_input_grad[0]:
-            grad_x = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, False), x)
+            grad_x = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, False, None), x)
         if ctx.needs_input_grad[1]:
-            grad_target = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, True),
+            grad_target = _reduce_to(KLDivGrad.apply(x, target, grad, ctx.log_target, True, None),
                                      target)
         return grad_x, grad_target, None, None

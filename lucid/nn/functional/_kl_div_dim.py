@@ -110,10 +110,10 @@ def _check_distributions(x, target, log_target, axis, kl, p_sums, q_sums, select
     place = f"distribution {tuple(int(i) for i in index)} (the loss's [{_show(where)}])"
     problem = _entry_problem(p_row, log_target)
     if problem is None and not abs(p_sums[row] - 1) <= p_tolerance:
-        problem = f"sums to {p_sums[row]:.9g}, not 1 (tolerance {p_tolerance:g} for {target.dtype})"
+        problem = f"sums to {p_sums[row]:.6g}, not 1 (tolerance {p_tolerance:g} for {target.dtype})"
     if problem is not None:
         raise ValueError(f"kl_div(validate=True): {name} of {place} {problem}")
-    raise ValueError(f"kl_div(validate=True): exp(x) of {place} sums to {q_sums[row]:.9g}, "
+    raise ValueError(f"kl_div(validate=True): exp(x) of {place} sums to {q_sums[row]:.6g}, "
                      f"not 1 (tolerance {q_tolerance:g} for {x.dtype})")
 
 

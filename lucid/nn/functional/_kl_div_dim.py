@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from lucid._dims import normalize_dim
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
 from lucid.nn.functional._kl_div_backward import KLDivGrad, _reduce_to
@@ -24,12 +25,15 @@ SUM_TOLERANCE = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-3,
 
 
 def class_axis(dim, ndim):
-    """``dim`` as an axis in ``range(ndim)``; negative dims count from the end."""
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"kl_div: dim must be an int or None, got {type(dim).__name__} {dim!r}")
-    if not -ndim <= dim < ndim:
-        raise np.exceptions.AxisError(int(dim), ndim, msg_prefix="kl_div: dim")
-    return int(dim) % ndim
+    """``dim`` as an axis in ``range(ndim)``; negative dims count from the end.
+
+    lucid's one rule for dims (``normalize_dim``), except that a 0-d loss,
+    which holds no distribution, has no class axis at all.
+    """
+    if ndim == 0:
+        raise IndexError(f"kl_div: dim={dim!r} needs a loss with at least one dimension; "
+                         "x and target broadcast to a 0-d loss")
+    return normalize_dim(dim, ndim)
 
 
 def distribution_selection(mask, loss_shape, axis):

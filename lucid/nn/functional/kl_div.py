@@ -95,12 +95,12 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False, *, 
         input has more than 32 dimensions, ``mask`` is given without ``dim``
         or does not broadcast to the distributions, or ``validate=True``
         finds a distribution that is not one.
-    numpy.exceptions.AxisError
-        If ``dim`` is out of range (a ``ValueError`` and an ``IndexError``).
+    IndexError
+        If ``dim`` is out of range, as the reference framework says it.
     TypeError
         If an input is not a floating tensor or array (integer, bool, complex,
         None, strings, ragged lists), ``log_target`` or ``validate`` is not a
-        bool, ``dim`` is not an int, or ``mask`` does not hold bools.
+        bool, ``dim`` is not an integer, or ``mask`` does not hold bools.
 
     See Also
     --------

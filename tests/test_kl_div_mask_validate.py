@@ -218,3 +218,13 @@ def test_validate_must_be_a_bool(rng):
     x, p = distributions(rng)
     with pytest.raises(TypeError, match="validate must be a bool, got str 'yes'"):
         kl_div(x, p, validate="yes")
+
+
+def test_float64_softmax_over_100000_classes_passes_the_tight_tolerance(rng):
+    # float64 sums are checked to 1e-6, so exp(x) is summed with the accurate exp.
+    logits = rng.standard_normal((2, 3, 100_000)) * 3
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    kl_div(log_softmax[0], np.exp(log_softmax[1]), reduction="sum", dim=-1, validate=True)
+    kl_div(log_softmax[0], log_softmax[1], reduction="sum", dim=-1, validate=True,
+           log_target=True)

@@ -2,7 +2,7 @@
 
 Lanes once added 16 float32 losses before folding into float64, which lost
 small terms next to a large one (7.4 ulp on the issue's example) and made the
-result depend on memory order. Every loss now goes into float64 lanes, and the
+result depend on memory order. Losses now reach float64 lanes in pairs, and the
 summation order is that of the logical C-order index of the loss shape, so
 the same values give the same bits in any layout.
 """

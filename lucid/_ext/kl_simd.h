@@ -8,13 +8,14 @@
  * import from what the CPU supports (or what LUCID_SIMD asks for).
  *
  * Sums: a run is summed in LUCID_LANES double lanes, element i going to lane
- * i % LUCID_LANES; float losses are widened as they are added, so a float32
- * sum rounds only in its per-element arithmetic, never in an accumulator
- * (float lanes lost small terms beside a large one). Each group of
- * LUCID_FOLD elements is summed in its own lanes, then added to the run's;
- * those are added in lane order at the end, then the last n % LUCID_LANES
- * elements in order. The widening costs two conversions and two additions
- * per 16 floats, hidden behind memory on large inputs. gcc vectorises a
+ * i % LUCID_LANES. Two float losses of a lane (elements i and i + 16) are
+ * added in float, once, and the pair widened into the double lane: a float32
+ * sum rounds in its per-element arithmetic and once per pair, never in a
+ * long float accumulator (float lanes of 16 additions lost small terms
+ * beside a large one). Widening pairs costs half of widening every loss.
+ * Each group of LUCID_FOLD elements is summed in its own lanes, then added
+ * to the run's; those are added in lane order at the end, then the last
+ * n % LUCID_LANES elements in order. gcc vectorises a
  * loop only when it need not reorder additions (no -ffast-math), and fixed
  * lanes give it that: the summation order is written down here, the same on
  * every level and for every thread count. Levels may still differ in the last
@@ -98,6 +99,48 @@ static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
         }                                                                        \
     }
 
+/* The sums' group loop: for j over [i, stop) in steps of 2 * LUCID_LANES,
+ * lanes[lane] += F(j + lane) + F(j + LUCID_LANES + lane), the pair added in T
+ * and then widened to double (for float, one rounding per pair instead of
+ * one per group of 16, at half the cost of widening every loss); a last odd
+ * step adds its one element per lane. The guard key of every target is
+ * tracked as in LUCID_FOR_GROUP. */
+#define LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, F, KEY_T, keys, GUARD_KEY) \
+    for (j = (i); j + 2 * LUCID_LANES <= (stop); j += 2 * LUCID_LANES) {         \
+        __builtin_prefetch((a) + j + LUCID_PREFETCH_AHEAD);                      \
+        __builtin_prefetch((b) + j + LUCID_PREFETCH_AHEAD);                      \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            T pair_ = F(a[j + lane], b[j + lane]) +                              \
+                      F(a[j + LUCID_LANES + lane], b[j + LUCID_LANES + lane]);   \
+            lanes[lane] += pair_;                                                \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);             \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + LUCID_LANES + lane]); \
+        }                                                                        \
+    }                                                                            \
+    if (j < (stop)) {                                                            \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            lanes[lane] += F(a[j + lane], b[j + lane]);                          \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);             \
+        }                                                                        \
+    }
+
+/* The sum of the losses of one group [i, stop) into double lanes: the fast
+ * path, and the full one if a special target tripped the guard. */
+#define LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD) \
+    do {                                                                         \
+        int tripped;                                                             \
+        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
+        LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, ORDINARY, KEY_T, keys, GUARD_KEY); \
+        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
+        if (tripped) {                                                           \
+            for (lane = 0; lane < LUCID_LANES; lane++)                           \
+                lanes[lane] = 0;                                                 \
+            LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, ELEM, KEY_T, keys, GUARD_KEY); \
+        }                                                                        \
+    } while (0)
+
 /* NAME(a, b, n): the sum of ELEM(a[i], b[i]) in the fixed lane order above. */
 #define LUCID_DEFINE_SUM(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD)       \
 LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n)  \
@@ -108,18 +151,7 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
     while (n - i >= LUCID_LANES) {                                               \
         ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
         double lanes[LUCID_LANES] = {0};                                         \
-        int tripped;                                                             \
-        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
-        LUCID_FOR_GROUP(a, b, i, stop,                                           \
-            lanes[lane] += ORDINARY(a[j + lane], b[j + lane]);                   \
-            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
-        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
-        if (tripped) {                                                           \
-            for (lane = 0; lane < LUCID_LANES; lane++)                           \
-                lanes[lane] = 0;                                                 \
-            LUCID_FOR_GROUP(a, b, i, stop,                                       \
-                lanes[lane] += ELEM(a[j + lane], b[j + lane]));                  \
-        }                                                                        \
+        LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD); \
         for (lane = 0; lane < LUCID_LANES; lane++)                               \
             folded[lane] += lanes[lane];                                         \
         i = stop;                                                                \
@@ -176,21 +208,15 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n, 
         ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
         double lanes[LUCID_LANES] = {0};                                         \
         /* The checks need far less than the loss's accuracy: within a group  \
-         * p and exp(x) add up in T, which saves widening them one by one. */   \
+         * p and exp(x) add up in T, from the group just read (in L1). */       \
         T p_group[LUCID_LANES] = {0}, q_group[LUCID_LANES] = {0};                \
-        int tripped;                                                             \
-        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
-        LUCID_FOR_GROUP(a, b, i, stop,                                           \
-            lanes[lane] += ORDINARY(a[j + lane], b[j + lane]);                   \
-            p_group[lane] += P_OF(b[j + lane]);                                  \
-            q_group[lane] += EXP(a[j + lane]);                                   \
-            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
-        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
-        if (tripped) {                                                           \
-            for (lane = 0; lane < LUCID_LANES; lane++)                           \
-                lanes[lane] = 0;                                                 \
-            LUCID_FOR_GROUP(a, b, i, stop,                                       \
-                lanes[lane] += ELEM(a[j + lane], b[j + lane]));                  \
+        LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD); \
+        for (j = i; j < stop; j += LUCID_LANES) {                                \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_LANES; lane++) {                         \
+                p_group[lane] += P_OF(b[j + lane]);                              \
+                q_group[lane] += EXP(a[j + lane]);                               \
+            }                                                                    \
         }                                                                        \
         for (lane = 0; lane < LUCID_LANES; lane++) {                             \
             folded[lane] += lanes[lane];                                         \

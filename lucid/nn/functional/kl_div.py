@@ -135,9 +135,10 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False, *, 
     silently clipped value. A reduction over a huge input stops at Ctrl-C
     (``KeyboardInterrupt``) when called from the main thread.
 
-    Reductions are a fixed-order blocked sum: every per-element loss,
+    Reductions are a fixed-order blocked sum: the per-element losses,
     computed in the compute precision (float32 for float16 and float32
-    inputs), is widened to float64 and added into one of 16 float64 lanes;
+    inputs), are added in pairs (elements 16 apart) in that precision, and
+    each pair is widened to float64 and added into one of 16 float64 lanes;
     blocks of 4096 elements of the loss shape's C order are summed that way
     and their sums added in block order, in float64. So a result is bitwise
     identical for any number of threads and any memory layout of the same

@@ -107,8 +107,11 @@ static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
  * tracked as in LUCID_FOR_GROUP. */
 #define LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, F, KEY_T, keys, GUARD_KEY) \
     for (j = (i); j + 2 * LUCID_LANES <= (stop); j += 2 * LUCID_LANES) {         \
+        /* Two steps of LUCID_FOR_GROUP per iteration: its two prefetches each. */ \
         __builtin_prefetch((a) + j + LUCID_PREFETCH_AHEAD);                      \
         __builtin_prefetch((b) + j + LUCID_PREFETCH_AHEAD);                      \
+        __builtin_prefetch((a) + j + LUCID_LANES + LUCID_PREFETCH_AHEAD);        \
+        __builtin_prefetch((b) + j + LUCID_LANES + LUCID_PREFETCH_AHEAD);        \
         _Pragma("GCC unroll 1")                                                  \
         for (lane = 0; lane < LUCID_LANES; lane++) {                             \
             T pair_ = F(a[j + lane], b[j + lane]) +                              \

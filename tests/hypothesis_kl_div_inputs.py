@@ -125,8 +125,15 @@ def table_losses(x, target, log_target):
              positive_p & (x64 == -np.inf),   # q = 0 where p > 0: +inf
              positive_p & (x64 == np.inf) & np.isfinite(log_p)],  # p (log p - inf) = -inf
             [np.nan, np.nan, np.nan, 0.0, np.inf, -np.inf],
-            default=p * (log_p - x64))
+            default=p_times_difference(p, log_p, log_p - x64))
     return losses
+
+
+def p_times_difference(p, log_p, difference):
+    """p * difference, in the log domain where exp(log p) overflows float64 (0 for a tie)."""
+    scaled = np.sign(difference) * np.exp(log_p + np.log(np.abs(difference)))
+    return np.where(np.isinf(p) & np.isfinite(log_p),
+                    np.where(difference == 0, 0.0, scaled), p * difference)
 
 
 def loss_error_bound(x, target, log_target):

@@ -39,7 +39,8 @@ def test_every_case_is_measured(bench, tmp_path, restore_threads, capsys):
     figures = json.loads(out.read_text())
     cases = {case["case"]: case for case in figures["cases"]}
     expected = ["forward sum", "forward mean", "forward batchmean", "forward none",
-                "forward batchmean, log_target=True", "forward+backward (x) batchmean",
+                "forward batchmean, log_target=True", "forward batchmean, dim=-1 (vs batchmean)",
+                "forward batchmean, dim=-1, validate (vs dim)", "forward+backward (x) batchmean",
                 "forward batchmean, 1 thread", "forward batchmean, 2 threads",
                 "forward batchmean, float64", "small (64, 1000) forward batchmean",
                 "small (64, 1000) forward+backward"]
@@ -51,6 +52,9 @@ def test_every_case_is_measured(bench, tmp_path, restore_threads, capsys):
         assert len(case["samples"]["lucid"]) == 2, name
         if name.startswith("forward") and "backward" not in name:
             assert case["seconds"]["read both inputs"] > 0, name
+    for name in ("forward batchmean, dim=-1 (vs batchmean)",
+                 "forward batchmean, dim=-1, validate (vs dim)"):
+        assert cases[name]["seconds"]["baseline"] > 0
     assert cases["forward batchmean, 1 thread"]["threads"] == 1
     assert cases["forward batchmean, 2 threads"]["threads"] == 2
     printed = capsys.readouterr().out

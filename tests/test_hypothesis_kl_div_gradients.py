@@ -25,6 +25,7 @@ from hypothesis_kl_div_inputs import (  # noqa: E402
     assert_matches,
     compute_dtype,
     kl_div_inputs,
+    p_times_difference,
     upstream_gradient,
 )
 
@@ -50,11 +51,12 @@ def table_gradients(x, target, g, log_target):
     with np.errstate(all="ignore"):
         if log_target:
             p = np.exp(t)
-            grad_x = np.where(t == -np.inf, 0.0, -p * g)
+            grad_x = np.where(t == -np.inf, 0.0, -p_times_difference(p, t, g))
             # p > 0 even where exp(t) underflows: with x = +-inf, (t - x + 1) g is
             # infinite and its sign is the product's.
-            p_factor = np.where(np.isinf(x64), 1.0, p)
-            grad_t = np.where(t == -np.inf, 0.0, p_factor * (t - x64 + 1) * g)
+            grad_t = np.where(t == -np.inf, 0.0,
+                              np.where(np.isinf(x64), (t - x64 + 1) * g,
+                                       p_times_difference(p, t, (t - x64 + 1) * g)))
             log_p = t
         else:
             p = t

@@ -34,6 +34,7 @@ from lucid._ext._openmp_helpers cimport effective_n_threads
 
 cdef extern from "kl_math.h" nogil:
     float lucid_half_to_float(uint16_t h)
+    uint16_t lucid_float_to_half(float f)
 
 cdef extern from "distill_runs.h" nogil:
     ctypedef struct lucid_row_sums:
@@ -73,7 +74,6 @@ cdef extern from "distill_runs.h" nogil:
                          double *out, Py_ssize_t n,
                          const lucid_grad_params *params) noexcept nogil
     const lucid_distill_runs *lucid_distill_runs_for(int level)
-    uint16_t lucid_float_to_half(float f)
 
 cdef enum:
     # Storage kinds of an operand; the compute precision is F32 or F64.

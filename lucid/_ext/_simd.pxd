@@ -11,6 +11,10 @@ cdef extern from "kl_runs.h" nogil:
                          float *out, Py_ssize_t n, int log_target, int wrt_target) noexcept nogil
         void (*grad_f64)(const double *x, const double *t, const double *g, int g_scalar,
                          double *out, Py_ssize_t n, int log_target, int wrt_target) noexcept nogil
+        double (*stats_f32)(const float *x, const float *t, Py_ssize_t n, int log_target,
+                            double *sums) noexcept nogil
+        double (*stats_f64)(const double *x, const double *t, Py_ssize_t n, int log_target,
+                            double *sums) noexcept nogil
         double (*read_both_f32)(const float *a, const float *b, Py_ssize_t n) noexcept nogil
         double (*read_both_f64)(const double *a, const double *b, Py_ssize_t n) noexcept nogil
         void (*log_f32)(const float *a, float *out, Py_ssize_t n) noexcept nogil

@@ -9,8 +9,12 @@ check that every level gives the same answers. The other kernel modules call
 through :c:func:`kl_runs`, so the choice is made in exactly one place.
 
 Levels differ only where the compiler contracts ``a * b + c`` into a fused
-multiply-add (AVX2, AVX-512): within 1 ulp per element. Within a level, a
-reduction is bitwise identical for any thread count.
+multiply-add (AVX2, AVX-512), which rounds once instead of twice: about 1 ulp
+of the *terms* of an element's loss, p log p and p x. Where those nearly
+cancel the loss is much smaller than its terms, and levels may differ by many
+ulp of the loss itself, within the contract's bound (2**-22 of the terms for
+float32, SPEC section 2). Within a level, a reduction is bitwise identical for
+any thread count and any memory layout of the same values.
 """
 import os
 import warnings

@@ -393,26 +393,7 @@ static const lucid_distill_runs *lucid_distill_runs_for(int level)
     return &lucid_distill_runs_baseline;
 }
 
-/* float -> IEEE half, rounded to nearest even (subnormals, inf and NaN
- * included): how a float16 input's gradient is stored. */
-static inline uint16_t lucid_float_to_half(float f)
-{
-    uint32_t u = lucid_bits_f32(f);
-    uint32_t sign = (u >> 16) & 0x8000u;
-    uint32_t magnitude = u & 0x7fffffffu;
-    if (magnitude >= 0x47800000u)            /* >= 65536 (rounds to inf), inf or NaN */
-        return (uint16_t)(sign | (magnitude > 0x7f800000u ? 0x7e00u : 0x7c00u));
-    if (magnitude < 0x38800000u) {           /* below the smallest normal half */
-        /* Adding 0.5 shifts the value's bits so that the float addition itself
-         * rounds it to a multiple of 2**-24, the half subnormal spacing. */
-        float shifted = lucid_from_bits_f32(magnitude) + 0.5f;
-        return (uint16_t)(sign | (lucid_bits_f32(shifted) - 0x3f000000u));
-    }
-    /* Normal: rebias the exponent and round the 13 dropped bits to nearest even
-     * (a carry into the exponent is the correct result, up to inf). */
-    uint32_t odd = (magnitude >> 13) & 1u;
-    magnitude += 0xc8000fffu + odd;          /* (15 - 127) << 23, plus 0xfff */
-    return (uint16_t)(sign | (magnitude >> 13));
-}
+/* float -> IEEE half (how a float16 input's gradient is stored) is
+ * lucid_float_to_half in kl_math.h, shared with kl_div's float16 outputs. */
 
 #endif /* LUCID_DISTILL_RUNS_H */

@@ -45,6 +45,33 @@ static inline float lucid_half_to_float(uint16_t h)
     return v.f;
 }
 
+/* float -> IEEE half bits, rounded to nearest even as numpy's astype rounds:
+ * overflow to +-inf, gradual underflow to subnormals and zero, NaN kept NaN
+ * (quiet, sign kept). Lets float16 results be written straight from float
+ * work buffers. */
+static inline uint16_t lucid_float_to_half(float f)
+{
+    uint32_t x, sign;
+    union { uint32_t u; float f; } v;
+    v.f = f;
+    x = v.u;
+    sign = (x >> 16) & 0x8000u;
+    x &= 0x7fffffffu;
+    if (x >= 0x47800000u)                    /* >= 65536, inf or NaN */
+        return (uint16_t)(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (x < 0x38800000u) {                   /* below half's smallest normal */
+        /* Adding 0.5 puts the half's subnormal bits at the bottom of the
+         * float's mantissa, rounded to nearest even by the addition. */
+        v.u = x;
+        v.f += 0.5f;
+        return (uint16_t)(sign | (v.u - 0x3f000000u));
+    }
+    /* Normal: rebias the exponent and round the 13 dropped bits to nearest
+     * even; a carry into the exponent is right, up to inf (65520 and above). */
+    x += 0xc8000fffu + ((x >> 13) & 1u);
+    return (uint16_t)(sign | (x >> 13));
+}
+
 /* LUCID_DEFINE_KL(T, S) defines the per-element functions for the compute type
  * T (float or double) with name suffix S. One template for both precisions
  * keeps the two from drifting apart.
@@ -53,6 +80,10 @@ static inline float lucid_half_to_float(uint16_t h)
  * answer picked with a bit-mask select, so that a loop over them vectorises
  * (kl_simd.h) and special values never depend on how the compiler
  * if-converts. The special values follow SPEC section 2's table. */
+/* The thresholds under the names the template below builds from its suffix. */
+#define LUCID_EXP_NORMAL_f32 LUCID_EXP_NORMAL_F32
+#define LUCID_EXP_NORMAL_f64 LUCID_EXP_NORMAL_F64
+
 #define LUCID_DEFINE_KL(T, S)                                                    \
                                                                                  \
 /* Loss where p == 0: 0 log 0 = 0 for x finite or -inf; a NaN or +inf x stays   \
@@ -87,20 +118,47 @@ static inline T lucid_kl_elem_ordinary_##S(T x, T p)                            
  * > -inf, so where x is +-inf the factor's size does not matter, only that it  \
  * is positive; 1 keeps it so where exp(logp) underflows to 0, which would      \
  * give 0 * inf = NaN for a loss of +-inf. */                                    \
-static inline T lucid_kl_p_factor_##S(T x, T logp)                              \
+static inline T lucid_kl_p_factor_from_exp_##S(T x, T p)                       \
 {                                                                                \
     int infinite_x = (x == (T)INFINITY) | (x == -(T)INFINITY);                   \
-    return lucid_select_##S(infinite_x, (T)1, lucid_exp_##S(logp));              \
+    return lucid_select_##S(infinite_x, (T)1, p);                                \
+}                                                                                \
+                                                                                 \
+/* exp(logp), or exp(logp / 2) above LUCID_EXP_NORMAL, where exp(logp) may     \
+ * overflow while a product with it still fits: one exp per element either way. */ \
+static inline T lucid_exp_or_root_##S(T logp)                                   \
+{                                                                                \
+    return lucid_exp_##S(lucid_select_##S(logp > LUCID_EXP_NORMAL_##S, logp * (T)0.5, logp)); \
+}                                                                                \
+                                                                                 \
+/* exp(logp) * v given e = lucid_exp_or_root(logp): e * v below the threshold,  \
+ * e * (e v) above it, 0 for v == 0 however large a finite p is (an infinite p  \
+ * times 0 stays NaN). */                                                        \
+static inline T lucid_scaled_exp_product_##S(T logp, T e, T v)                  \
+{                                                                                \
+    T big = lucid_select_##S((v == 0) & (logp < (T)INFINITY), (T)0, e * (e * v)); \
+    return lucid_select_##S(logp > LUCID_EXP_NORMAL_##S, big, e * v);            \
 }                                                                                \
                                                                                  \
 static inline T lucid_kl_elem_log_target_##S(T x, T logp)                       \
 {                                                                                \
     int zero = logp == -(T)INFINITY;                                             \
+    /* Above LUCID_EXP_NORMAL exp(logp) may overflow where the loss still fits:  \
+     * p (logp - x) is computed as e * (e (logp - x)) with e = exp(logp / 2),  \
+     * and a tie x == logp is 0 however large p is. */                           \
+    int big = logp > LUCID_EXP_NORMAL_##S;                                       \
+    T e = lucid_exp_or_root_##S(logp);                                           \
+    T difference = logp - x;                                                     \
+    T p_factor = lucid_kl_p_factor_from_exp_##S(x, e);                           \
+    int tie = difference == 0;                                                   \
+    T big_factor = lucid_select_##S(tie, (T)0, p_factor);                        \
+    T big_difference = lucid_select_##S(tie, (T)0, e * difference);             \
     /* p == 0 means loss 0, or NaN for a NaN or +inf x; otherwise p (logp - x), \
      * +-inf for an infinite x (a NaN logp gives NaN through the difference). */ \
     T factor = lucid_select_##S(zero, lucid_kl_zero_target_loss_##S(x),          \
-                                lucid_kl_p_factor_##S(x, logp));                 \
-    T difference = lucid_select_##S(zero, (T)0, logp - x);                       \
+                                lucid_select_##S(big, big_factor, p_factor));    \
+    difference = lucid_select_##S(zero, (T)0,                                    \
+                                  lucid_select_##S(big, big_difference, difference)); \
     return factor * difference;                                                  \
 }                                                                                \
                                                                                  \
@@ -121,7 +179,9 @@ static inline T lucid_kl_grad_x_elem_##S(T x, T p, T g)                         
 static inline T lucid_kl_grad_x_elem_log_target_##S(T x, T logp, T g)           \
 {                                                                                \
     (void)x;                                                                     \
-    return lucid_select_##S(logp == -(T)INFINITY, (T)0, -lucid_exp_##S(logp) * g); \
+    T e = lucid_exp_or_root_##S(logp);                                           \
+    return lucid_select_##S(logp == -(T)INFINITY, (T)0,                          \
+                            lucid_scaled_exp_product_##S(logp, e, -g));          \
 }                                                                                \
                                                                                  \
 /* d loss / d p = log p + 1 - x: -inf at p == 0 for finite x, as the math says. */ \
@@ -133,8 +193,14 @@ static inline T lucid_kl_grad_target_elem_##S(T x, T p, T g)                    
 /* d loss / d log p = p (log p - x + 1); 0 where p == 0. */                      \
 static inline T lucid_kl_grad_target_elem_log_target_##S(T x, T logp, T g)      \
 {                                                                                \
+    T e = lucid_exp_or_root_##S(logp);                                           \
+    int infinite_x = (x == (T)INFINITY) | (x == -(T)INFINITY);                   \
+    /* Where x is infinite only the sign of p matters (see p_factor_from_exp). */ \
+    T infinite = (logp - x + 1) * g;                                             \
+    T finite = lucid_select_##S(logp > LUCID_EXP_NORMAL_##S,                     \
+        lucid_scaled_exp_product_##S(logp, e, infinite), e * (logp - x + 1) * g); \
     return lucid_select_##S(logp == -(T)INFINITY, (T)0,                          \
-                            lucid_kl_p_factor_##S(x, logp) * (logp - x + 1) * g); \
+                            lucid_select_##S(infinite_x, infinite, finite));    \
 }
 
 LUCID_DEFINE_KL(float, f32)

@@ -18,7 +18,7 @@ enum {
 };
 
 typedef struct lucid_kl_runs {
-    /* Sum of the losses of a run, in double (float lanes folded into double). */
+    /* Sum of the losses of a run, in double lanes (float losses widened as added). */
     double (*sum_f32)(const float *x, const float *t, ptrdiff_t n, int log_target);
     double (*sum_f64)(const double *x, const double *t, ptrdiff_t n, int log_target);
     /* Per-element losses of a run. */
@@ -30,6 +30,12 @@ typedef struct lucid_kl_runs {
                      ptrdiff_t n, int log_target, int wrt_target);
     void (*grad_f64)(const double *x, const double *t, const double *g, int g_scalar,
                      double *out, ptrdiff_t n, int log_target, int wrt_target);
+    /* The sum of the losses as sum_* computes it (the same bits), and in
+     * sums[0], sums[1] the sums of p (exp(t) with log_target) and of exp(x). */
+    double (*stats_f32)(const float *x, const float *t, ptrdiff_t n, int log_target,
+                        double *sums);
+    double (*stats_f64)(const double *x, const double *t, ptrdiff_t n, int log_target,
+                        double *sums);
     /* Sum of a + b over a run: reads both inputs and nothing else (the
      * bandwidth probe the benchmarks compare kl_div with). */
     double (*read_both_f32)(const float *a, const float *b, ptrdiff_t n);

@@ -7,10 +7,15 @@
  * baseline, AVX2 and AVX-512 machine code, and _simd.pyx picks one table at
  * import from what the CPU supports (or what LUCID_SIMD asks for).
  *
- * Sums: a run is summed in LUCID_LANES float (or double) lanes, element i
- * going to lane i % LUCID_LANES, and every LUCID_FOLD elements the lanes are
- * folded into double lanes; the double lanes are added in lane order at the
- * end, then the last n % LUCID_LANES elements in order. gcc vectorises a
+ * Sums: a run is summed in LUCID_LANES double lanes, element i going to lane
+ * i % LUCID_LANES. Two float losses of a lane (elements i and i + 16) are
+ * added in float, once, and the pair widened into the double lane: a float32
+ * sum rounds in its per-element arithmetic and once per pair, never in a
+ * long float accumulator (float lanes of 16 additions lost small terms
+ * beside a large one). Widening pairs costs half of widening every loss.
+ * Each group of LUCID_FOLD elements is summed in its own lanes, then added
+ * to the run's; those are added in lane order at the end, then the last
+ * n % LUCID_LANES elements in order. gcc vectorises a
  * loop only when it need not reorder additions (no -ffast-math), and fixed
  * lanes give it that: the summation order is written down here, the same on
  * every level and for every thread count. Levels may still differ in the last
@@ -33,8 +38,7 @@
 
 /* 16 lanes: one AVX-512 register of floats, two AVX2 or four SSE ones. */
 #define LUCID_LANES 16
-/* Elements between folds into double: 16 float additions per lane keep the
- * float partial sums within about 2**-20 of their own size. */
+/* Elements per group: the unit of the fast/full path decision below. */
 #define LUCID_FOLD 256
 
 /* Elements ahead to prefetch. The hardware prefetcher alone left memory idle
@@ -95,6 +99,51 @@ static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
         }                                                                        \
     }
 
+/* The sums' group loop: for j over [i, stop) in steps of 2 * LUCID_LANES,
+ * lanes[lane] += F(j + lane) + F(j + LUCID_LANES + lane), the pair added in T
+ * and then widened to double (for float, one rounding per pair instead of
+ * one per group of 16, at half the cost of widening every loss); a last odd
+ * step adds its one element per lane. The guard key of every target is
+ * tracked as in LUCID_FOR_GROUP. */
+#define LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, F, KEY_T, keys, GUARD_KEY) \
+    for (j = (i); j + 2 * LUCID_LANES <= (stop); j += 2 * LUCID_LANES) {         \
+        /* Two steps of LUCID_FOR_GROUP per iteration: its two prefetches each. */ \
+        __builtin_prefetch((a) + j + LUCID_PREFETCH_AHEAD);                      \
+        __builtin_prefetch((b) + j + LUCID_PREFETCH_AHEAD);                      \
+        __builtin_prefetch((a) + j + LUCID_LANES + LUCID_PREFETCH_AHEAD);        \
+        __builtin_prefetch((b) + j + LUCID_LANES + LUCID_PREFETCH_AHEAD);        \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            T pair_ = F(a[j + lane], b[j + lane]) +                              \
+                      F(a[j + LUCID_LANES + lane], b[j + LUCID_LANES + lane]);   \
+            lanes[lane] += pair_;                                                \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);             \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + LUCID_LANES + lane]); \
+        }                                                                        \
+    }                                                                            \
+    if (j < (stop)) {                                                            \
+        _Pragma("GCC unroll 1")                                                  \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            lanes[lane] += F(a[j + lane], b[j + lane]);                          \
+            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]);             \
+        }                                                                        \
+    }
+
+/* The sum of the losses of one group [i, stop) into double lanes: the fast
+ * path, and the full one if a special target tripped the guard. */
+#define LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD) \
+    do {                                                                         \
+        int tripped;                                                             \
+        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
+        LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, ORDINARY, KEY_T, keys, GUARD_KEY); \
+        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
+        if (tripped) {                                                           \
+            for (lane = 0; lane < LUCID_LANES; lane++)                           \
+                lanes[lane] = 0;                                                 \
+            LUCID_FOR_GROUP_PAIRS(T, a, b, i, stop, lanes, ELEM, KEY_T, keys, GUARD_KEY); \
+        }                                                                        \
+    } while (0)
+
 /* NAME(a, b, n): the sum of ELEM(a[i], b[i]) in the fixed lane order above. */
 #define LUCID_DEFINE_SUM(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD)       \
 LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n)  \
@@ -104,19 +153,8 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
     ptrdiff_t i = 0, j, lane;                                                    \
     while (n - i >= LUCID_LANES) {                                               \
         ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
-        T lanes[LUCID_LANES] = {0};                                              \
-        int tripped;                                                             \
-        LUCID_GUARDED(KEY_T, keys, GUARD);                                       \
-        LUCID_FOR_GROUP(a, b, i, stop,                                           \
-            lanes[lane] += ORDINARY(a[j + lane], b[j + lane]);                   \
-            LUCID_GUARD_UPDATE(KEY_T, keys, GUARD_KEY, b[j + lane]));            \
-        LUCID_GUARD_TRIPPED(KEY_T, keys, GUARD, tripped);                        \
-        if (tripped) {                                                           \
-            for (lane = 0; lane < LUCID_LANES; lane++)                           \
-                lanes[lane] = 0;                                                 \
-            LUCID_FOR_GROUP(a, b, i, stop,                                       \
-                lanes[lane] += ELEM(a[j + lane], b[j + lane]));                  \
-        }                                                                        \
+        double lanes[LUCID_LANES] = {0};                                         \
+        LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD); \
         for (lane = 0; lane < LUCID_LANES; lane++)                               \
             folded[lane] += lanes[lane];                                         \
         i = stop;                                                                \
@@ -125,6 +163,83 @@ LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n) 
         total += folded[lane];                                                   \
     for (; i < n; i++)                                                           \
         total += ELEM(a[i], b[i]);                                               \
+    return total;                                                                \
+}
+
+static inline float lucid_identity_f32(float v) { return v; }
+static inline double lucid_identity_f64(double v) { return v; }
+
+/* exp(t) to about 3e-6 relative, for the float sums kl_div(validate=True)
+ * checks against a tolerance of 1e-3 or more: half the arithmetic of
+ * lucid_exp_f32. Below -87 it gives about 1e-38 instead of 0 or a subnormal,
+ * above 88 about 1.6e38 instead of more or inf (either sum fails its check
+ * all the same); NaN stays NaN. double sums, checked to 1e-6, use the
+ * accurate lucid_exp_f64. */
+static inline float lucid_exp_check_f32(float t)
+{
+    const float ROUND = 0x1.8p23f;
+    float c = lucid_select_f32(t < -87.0f, -87.0f, lucid_select_f32(t > 88.0f, 88.0f, t));
+    float shifted = c * 1.44269504f + ROUND;
+    uint32_t n_bits = lucid_bits_f32(shifted) - lucid_bits_f32(ROUND);
+    float n = shifted - ROUND;
+    float r = c - n * 0.693147181f;
+    /* Taylor to degree 5 on |r| <= log(2) / 2: error below r**6 / 720. */
+    float q = 1.0f / 120;
+    q = q * r + 1.0f / 24;
+    q = q * r + 1.0f / 6;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r + 1.0f;
+    return q * lucid_from_bits_f32((n_bits + 127u) << 23);
+}
+#define lucid_exp_check_f64 lucid_exp_f64
+
+/* NAME(a, b, n, sums): the sum of ELEM(a[i], b[i]) exactly as the sums above
+ * add it (same groups, lanes and paths, so the same bits), and alongside, in
+ * double lanes, the sums of P_OF(b[i]) and EXP(a[i]) into sums[0] and
+ * sums[1]: a distribution's total probability and total exp(log q), which
+ * kl_div(validate=True) checks in the same pass as the loss. */
+#define LUCID_DEFINE_SUM_STATS(NAME, T, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD, P_OF, EXP) \
+LUCID_INLINE double NAME(const T *restrict a, const T *restrict b, ptrdiff_t n,  \
+                         double *restrict sums)                                  \
+{                                                                                \
+    double folded[LUCID_LANES] = {0}, p_lanes[LUCID_LANES] = {0};                \
+    double q_lanes[LUCID_LANES] = {0};                                           \
+    double total = 0.0, p_total = 0.0, q_total = 0.0;                            \
+    ptrdiff_t i = 0, j, lane;                                                    \
+    while (n - i >= LUCID_LANES) {                                               \
+        ptrdiff_t stop = LUCID_GROUP_STOP(i, n);                                 \
+        double lanes[LUCID_LANES] = {0};                                         \
+        /* The checks need far less than the loss's accuracy: within a group  \
+         * p and exp(x) add up in T, from the group just read (in L1). */       \
+        T p_group[LUCID_LANES] = {0}, q_group[LUCID_LANES] = {0};                \
+        LUCID_SUM_GROUP(T, a, b, i, stop, lanes, ELEM, ORDINARY, KEY_T, GUARD_KEY, GUARD); \
+        for (j = i; j < stop; j += LUCID_LANES) {                                \
+            _Pragma("GCC unroll 1")                                              \
+            for (lane = 0; lane < LUCID_LANES; lane++) {                         \
+                p_group[lane] += P_OF(b[j + lane]);                              \
+                q_group[lane] += EXP(a[j + lane]);                               \
+            }                                                                    \
+        }                                                                        \
+        for (lane = 0; lane < LUCID_LANES; lane++) {                             \
+            folded[lane] += lanes[lane];                                         \
+            p_lanes[lane] += p_group[lane];                                      \
+            q_lanes[lane] += q_group[lane];                                      \
+        }                                                                        \
+        i = stop;                                                                \
+    }                                                                            \
+    for (lane = 0; lane < LUCID_LANES; lane++) {                                 \
+        total += folded[lane];                                                   \
+        p_total += p_lanes[lane];                                                \
+        q_total += q_lanes[lane];                                                \
+    }                                                                            \
+    for (; i < n; i++) {                                                         \
+        total += ELEM(a[i], b[i]);                                               \
+        p_total += P_OF(b[i]);                                                   \
+        q_total += EXP(a[i]);                                                    \
+    }                                                                            \
+    sums[0] = p_total;                                                           \
+    sums[1] = q_total;                                                           \
     return total;                                                                \
 }
 
@@ -241,6 +356,13 @@ LUCID_DEFINE_SUM(lucid_sum_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_
 LUCID_DEFINE_SUM(lucid_sum_kl_log_target_##S, T, lucid_kl_elem_log_target_##S,  \
                  lucid_kl_elem_ordinary_log_target_##S,                          \
                  KEY_T, lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S) \
+LUCID_DEFINE_SUM_STATS(lucid_sum_stats_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
+                       KEY_T, lucid_guard_key_target_##S, LUCID_GUARD_TARGET_##S,   \
+                       lucid_identity_##S, lucid_exp_check_##S)                   \
+LUCID_DEFINE_SUM_STATS(lucid_sum_stats_log_target_##S, T, lucid_kl_elem_log_target_##S, \
+                       lucid_kl_elem_ordinary_log_target_##S, KEY_T,             \
+                       lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S, \
+                       lucid_exp_check_##S, lucid_exp_check_##S)                 \
 LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S, lucid_sum_pair_##S, \
                  int32_t, lucid_guard_key_none, 0)                               \
 LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
@@ -292,6 +414,12 @@ TARGET static void lucid_grad_##S##_##LEVEL(const T *x, const T *t, const T *g, 
     else                                                                         \
         lucid_map_grad_x_##S(x, t, g, g_scalar, out, n);                         \
 }                                                                                \
+TARGET static double lucid_stats_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t n, \
+                                                int log_target, double *sums)    \
+{                                                                                \
+    return log_target ? lucid_sum_stats_log_target_##S(x, t, n, sums)            \
+                      : lucid_sum_stats_##S(x, t, n, sums);                      \
+}                                                                                \
 TARGET static double lucid_read_both_##S##_##LEVEL(const T *a, const T *b, ptrdiff_t n) \
 {                                                                                \
     return lucid_sum_read_both_##S(a, b, n);                                     \
@@ -321,6 +449,7 @@ static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                            
     lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
     lucid_none_f32_##LEVEL, lucid_none_f64_##LEVEL,                              \
     lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
+    lucid_stats_f32_##LEVEL, lucid_stats_f64_##LEVEL,                            \
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
     lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
     lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \

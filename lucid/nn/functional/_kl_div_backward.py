@@ -5,9 +5,16 @@ gradient) with the OpenMP kernels. Its own vjp is written with lucid's
 differentiable ops, so ``create_graph=True`` gives second derivatives
 (Hessian-vector products through ``kl_div``).
 """
+import numpy as np
+
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
 from lucid.ops.broadcasting import unbroadcast
+from lucid.ops.elementwise import where
+
+
+def _loss_shape(x, target):
+    return x.shape if x.shape == target.shape else np.broadcast_shapes(x.shape, target.shape)
 
 
 def _reduce_to(grad, tensor):
@@ -26,14 +33,27 @@ class KLDivGrad(Function):
     False          -p g                (log p + 1 - x) g
     True           -p g                p (log p - x + 1) g
     =============  ==================  ==========================
+
+    ``select`` (None, or bool broadcastable to the loss shape) keeps the
+    gradient where True and sets it to 0 elsewhere, whatever the inputs hold
+    there (NaN, inf): the masked distributions of ``kl_div(..., mask=...)``
+    are selected out, never multiplied by 0; second derivatives too.
     """
 
     @staticmethod
-    def forward(ctx, x, target, grad, log_target, wrt_target):
+    def forward(ctx, x, target, grad, log_target, wrt_target, select):
         ctx.save_for_backward(x, target, grad)
         ctx.log_target = log_target
         ctx.wrt_target = wrt_target
-        return kernels.kl_div_grad(x._data, target._data, grad._data, log_target, wrt_target)
+        ctx.select = select
+        # float16 straight from the kernel, unless the gradient is still to be
+        # summed back to a broadcast input's shape: that sum runs in float32.
+        wrt = target if wrt_target else x
+        out = kernels.kl_div_grad(x._data, target._data, grad._data, log_target, wrt_target,
+                                  half_output=wrt.shape == _loss_shape(x, target))
+        if select is not None:
+            np.copyto(out, 0, where=~select)
+        return out
 
     @staticmethod
     def backward(ctx, h):
@@ -42,10 +62,13 @@ class KLDivGrad(Function):
             dx, dt, dg = _second_derivatives_wrt_target(x, target, g, h, ctx.log_target)
         else:
             dx, dt, dg = _second_derivatives_wrt_x(target, g, h, ctx.log_target)
+        if ctx.select is not None:
+            dx, dt, dg = (None if d is None else where(ctx.select, d, 0) for d in (dx, dt, dg))
         return (
             None if dx is None else _reduce_to(dx, x),
             _reduce_to(dt, target),
             _reduce_to(dg, g),
+            None,
             None,
             None,
         )

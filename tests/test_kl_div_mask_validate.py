@@ -1,0 +1,230 @@
+"""kl_div's ``mask`` and ``validate`` (issue 14).
+
+A masked distribution is selected out of the sum, the denominator and the
+gradient whatever it holds (padding rows of -inf or NaN): never multiplied by 0.
+``validate=True`` names the first distribution that is not one.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import lucid
+from lucid.nn.functional import kl_div
+
+from conftest import reference_losses
+
+SHAPE = (4, 3, 6)  # (batch, sequence, classes)
+
+
+def distributions(rng, shape=SHAPE, dtype=np.float64):
+    logits = rng.standard_normal((2,) + shape)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return log_softmax[0].astype(dtype), np.exp(log_softmax[1]).astype(dtype)
+
+
+def padding(rng):
+    """A (4, 3) mask with the padded rows of x set to -inf and of p to NaN."""
+    x, p = distributions(rng)
+    mask = rng.uniform(size=SHAPE[:2]) < 0.6
+    mask[0, 0] = True
+    x[~mask] = -np.inf
+    p[~mask] = np.nan
+    return x, p, mask
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "batchmean"])
+def test_masked_distributions_leave_sum_and_denominator(rng, n_threads, reduction):
+    x, p, mask = padding(rng)
+    got = kl_div(x, p, reduction=reduction, dim=-1, mask=mask).numpy()
+    clean_x, clean_p = np.where(mask[..., None], x, 0.0), np.where(mask[..., None], p, 1.0 / 6)
+    per_row = np.where(mask, reference_losses(clean_x, clean_p).sum(axis=-1), 0.0)
+    expected = {"none": per_row, "sum": per_row.sum(),
+                "mean": per_row.sum() / mask.sum(), "batchmean": per_row.sum() / mask.sum()}
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, expected[reduction], rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_gradients_are_zero_where_masked(rng, reduction, log_target):
+    x, p, mask = padding(rng)
+    target = np.log(p) if log_target else p
+    x_leaf = lucid.tensor(x, requires_grad=True)
+    t_leaf = lucid.tensor(target, requires_grad=True)
+    loss = kl_div(x_leaf, t_leaf, reduction=reduction, dim=-1, mask=mask, log_target=log_target)
+    (loss.sum() if reduction == "none" else loss).backward()
+    g = 1.0 / mask.sum() if reduction == "mean" else 1.0
+    p_kept = np.where(mask[..., None], p, 0.0)
+    expected_x = np.where(mask[..., None], -p_kept * g, 0.0)
+    with np.errstate(all="ignore"):
+        d_target = (np.log(p) - x + 1) * g * (p if log_target else 1.0)
+    expected_t = np.where(mask[..., None], d_target, 0.0)
+    for got, expected in ((x_leaf.grad.numpy(), expected_x), (t_leaf.grad.numpy(), expected_t)):
+        assert np.all(got[~mask] == 0)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_second_derivatives_are_zero_where_masked(rng):
+    x, p, mask = padding(rng)
+    x_leaf = lucid.tensor(x, requires_grad=True)
+    t_leaf = lucid.tensor(p, requires_grad=True)
+    loss = kl_div(x_leaf, t_leaf, reduction="sum", dim=-1, mask=mask)
+    (grad_t,) = lucid.autograd.grad(loss, [t_leaf], create_graph=True)
+    (hvp,) = lucid.autograd.grad(grad_t.sum(), [x_leaf])
+    # d/dx of sum(log p + 1 - x) over kept rows: -1 there, 0 where masked.
+    expected = np.broadcast_to(np.where(mask[..., None], -1.0, 0.0), SHAPE)
+    np.testing.assert_array_equal(hvp.numpy(), expected)
+
+
+def test_mask_broadcasts_to_the_distributions(rng):
+    x, p = distributions(rng)
+    keep_positions = np.array([True, False, True])  # per sequence position, every batch
+    got = kl_div(x, p, reduction="sum", dim=-1, mask=keep_positions).item()
+    expected = reference_losses(x, p).sum(axis=-1)[:, keep_positions].sum()
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_mask_as_a_bool_tensor(rng):
+    x, p, mask = padding(rng)
+    assert kl_div(x, p, reduction="sum", dim=-1, mask=lucid.tensor(mask)).item() == \
+        kl_div(x, p, reduction="sum", dim=-1, mask=mask).item()
+
+
+def test_everything_masked_gives_zero_sum_and_nan_means_quietly(rng):
+    x, p = distributions(rng)
+    nothing = np.zeros(SHAPE[:2], dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kl_div(x, p, reduction="sum", dim=-1, mask=nothing).item() == 0
+        assert np.isnan(kl_div(x, p, reduction="mean", dim=-1, mask=nothing).item())
+        assert np.isnan(kl_div(x, p, reduction="batchmean", dim=-1, mask=nothing).item())
+        x_leaf = lucid.tensor(x, requires_grad=True)
+        kl_div(x_leaf, p, reduction="mean", dim=-1, mask=nothing).backward()
+    assert np.all(x_leaf.grad.numpy() == 0)
+
+
+def test_mask_requires_dim(rng):
+    x, p = distributions(rng)
+    with pytest.raises(ValueError, match="mask requires dim"):
+        kl_div(x, p, mask=np.ones(SHAPE[:2], bool))
+
+
+def test_mask_must_hold_bools(rng):
+    x, p = distributions(rng)
+    with pytest.raises(TypeError, match="mask must hold bools.*got dtype int64"):
+        kl_div(x, p, dim=-1, mask=np.ones(SHAPE[:2], dtype=np.int64))
+
+
+def test_mask_of_the_wrong_shape_names_both_shapes(rng):
+    x, p = distributions(rng)
+    with pytest.raises(ValueError, match=r"mask of shape \(5,\) does not broadcast to the "
+                                         r"distributions' shape \(4, 3\)"):
+        kl_div(x, p, dim=-1, mask=np.ones(5, bool))
+
+
+# ---------------------------------------------------------------- validate --
+
+def assert_names(match, x, target, **kwargs):
+    with pytest.raises(ValueError, match=match):
+        kl_div(x, target, validate=True, **kwargs)
+
+
+@pytest.mark.parametrize("dim", [-1, None])
+def test_validate_names_a_negative_entry(rng, dim):
+    x, p = distributions(rng)
+    p[2, 1, 4] = -0.25
+    if dim is None:
+        assert_names(r"target is negative \(-0.25\) at index \(2, 1, 4\)", x, p)
+    else:
+        assert_names(r"target of distribution \(2, 1\) \(the loss's \[2, 1, :\]\) has a negative "
+                     r"entry -0.25 at class 4", x, p, dim=dim)
+
+
+@pytest.mark.parametrize("dim", [-1, None])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_validate_names_a_nan_entry(rng, dim, log_target):
+    x, p = distributions(rng)
+    target = np.log(p) if log_target else p
+    target[1, 2, 0] = np.nan
+    name = r"exp\(target\)" if log_target else "target"
+    if dim is None:
+        assert_names(rf"{name} is NaN at index \(1, 2, 0\)", x, target, log_target=log_target)
+    else:
+        assert_names(rf"{name} of distribution \(1, 2\) .* has a NaN at class 0", x, target,
+                     dim=dim, log_target=log_target)
+
+
+def test_validate_names_a_target_that_does_not_sum_to_one(rng):
+    x, p = distributions(rng)
+    p[3, 0] *= 1.01
+    assert_names(r"target of distribution \(3, 0\) .* sums to 1.01, not 1 \(tolerance 1e-06 "
+                 r"for float64\)", x, p, dim=-1)
+
+
+def test_validate_names_exp_x_that_does_not_sum_to_one(rng):
+    x, p = distributions(rng)
+    x[0, 2] += 0.01
+    assert_names(r"exp\(x\) of distribution \(0, 2\) .* sums to 1.01005, not 1", x, p, dim=-1)
+
+
+def test_validate_checks_the_first_distribution_in_order(rng):
+    x, p = distributions(rng)
+    x[3, 2] += 0.5
+    p[1, 1, 0] = -1.0
+    assert_names(r"distribution \(1, 1\)", x, p, dim=-1)
+
+
+def test_validate_along_another_axis(rng):
+    x, p = distributions(rng, (6, 4))  # classes last: along dim=0 these are not distributions
+    assert_names(r"distribution \(0,\) \(the loss's \[:, 0\]\)", x.T.copy(), p.T.copy() * 1.1,
+                 dim=0)
+
+
+def test_validate_skips_masked_distributions(rng):
+    x, p, mask = padding(rng)
+    got = kl_div(x, p, reduction="sum", dim=-1, mask=mask, validate=True).item()
+    assert got == kl_div(x, p, reduction="sum", dim=-1, mask=mask).item()
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "batchmean"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_validate_does_not_change_the_result(rng, reduction, dtype, n_threads):
+    x, p = distributions(rng, (16, 3000), dtype)
+    plain = kl_div(x, p, reduction=reduction, dim=-1).numpy()
+    np.testing.assert_array_equal(kl_div(x, p, reduction=reduction, dim=-1, validate=True).numpy(),
+                                  plain)
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+def test_float32_softmax_over_100000_classes_passes(rng, log_target):
+    logits = rng.standard_normal((2, 4, 100_000)).astype(np.float32) * 3
+    log_q = lucid.nn.functional.log_softmax(lucid.tensor(logits[0]), dim=-1)
+    p = lucid.nn.functional.softmax(lucid.tensor(logits[1]), dim=-1)
+    target = lucid.nn.functional.log_softmax(lucid.tensor(logits[1]), dim=-1) if log_target else p
+    kl_div(log_q, target, reduction="batchmean", dim=-1, validate=True, log_target=log_target)
+
+
+def test_float32_softmax_from_the_reference_framework_passes(rng):
+    torch = pytest.importorskip("torch")
+    logits = torch.from_numpy(rng.standard_normal((2, 4, 100_000)).astype(np.float32) * 3)
+    log_q = torch.log_softmax(logits[0], dim=-1).numpy()
+    p = torch.softmax(logits[1], dim=-1).numpy()
+    kl_div(log_q, p, reduction="batchmean", dim=-1, validate=True)
+
+
+def test_validate_must_be_a_bool(rng):
+    x, p = distributions(rng)
+    with pytest.raises(TypeError, match="validate must be a bool, got str 'yes'"):
+        kl_div(x, p, validate="yes")
+
+
+def test_float64_softmax_over_100000_classes_passes_the_tight_tolerance(rng):
+    # float64 sums are checked to 1e-6, so exp(x) is summed with the accurate exp.
+    logits = rng.standard_normal((2, 3, 100_000)) * 3
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    kl_div(log_softmax[0], np.exp(log_softmax[1]), reduction="sum", dim=-1, validate=True)
+    kl_div(log_softmax[0], log_softmax[1], reduction="sum", dim=-1, validate=True,
+           log_target=True)

@@ -55,12 +55,15 @@ def check_reduction(reduction, allowed=REDUCTIONS):
     return reduction
 
 
-def check_log_target(log_target):
-    """Return `log_target` as a bool, refusing anything but a Python or numpy bool.
+def check_bool(value, name="log_target"):
+    """Return a flag such as ``log_target`` as a bool, refusing anything but a Python or numpy bool.
 
     Parameters
     ----------
-    log_target : object
+    value : object
+        The caller's argument.
+    name : str, default "log_target"
+        Its name, for the message.
 
     Returns
     -------
@@ -73,17 +76,17 @@ def check_log_target(log_target):
 
     Examples
     --------
-    >>> from lucid._kl_rules import check_log_target
-    >>> check_log_target(False)
+    >>> from lucid._kl_rules import check_bool
+    >>> check_bool(False)
     False
-    >>> check_log_target(1)
+    >>> check_bool(1)
     Traceback (most recent call last):
     ...
     TypeError: log_target must be a bool, got int 1
     """
-    if not isinstance(log_target, (bool, np.bool_)):
-        raise TypeError(f"log_target must be a bool, got {type(log_target).__name__} {log_target!r}")
-    return bool(log_target)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_float_dtype(dtype, name, caller):

@@ -84,7 +84,7 @@ def kl_div(x, target, reduction="mean", log_target=False):
     Tensor(0.7775..., dtype=float64)
     """
     _kl_rules.check_reduction(reduction)
-    log_target = _kl_rules.check_log_target(log_target)
+    log_target = _kl_rules.check_bool(log_target)
     x, target = _float_dask(x, "x"), _float_dask(target, "target")
     try:
         x, target = da.broadcast_arrays(x, target)

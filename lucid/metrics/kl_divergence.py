@@ -92,7 +92,7 @@ class KLDivergence:
     """
 
     def __init__(self, log_target=False, reduction="batchmean"):
-        self.log_target = _kl_rules.check_log_target(log_target)
+        self.log_target = _kl_rules.check_bool(log_target)
         self.reduction = _kl_rules.check_reduction(reduction, _kl_rules.SCALAR_REDUCTIONS)
         self.reset()
 

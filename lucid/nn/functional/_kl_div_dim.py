@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from lucid import _kl_rules
 from lucid._dims import normalize_dim
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
@@ -75,7 +76,7 @@ class KLDivDim(Function):
         total = float(np.sum(kl))
         if reduction == "sum":
             return np.asarray(total, dtype=dtype)
-        return np.asarray(total / ctx.count if ctx.count else math.nan, dtype=dtype)
+        return np.asarray(_kl_rules.mean_over(total, ctx.count), dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):

@@ -224,9 +224,7 @@ def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
         if not 0 < beta < 1:
             raise ValueError(f"beta must be in the open interval (0, 1) for divergence='jsd', "
                              f"got {beta!r}")
-    if not isinstance(scale_by_t2, (bool, np.bool_)):
-        raise TypeError(f"scale_by_t2 must be a bool, got {type(scale_by_t2).__name__} "
-                        f"{scale_by_t2!r}")
+    _kl_rules.check_bool(scale_by_t2, "scale_by_t2")
     return _Options(float(temperature), None, reduction, divergence,
                     float(beta) if divergence == "jsd" else 0.5, bool(scale_by_t2))
 

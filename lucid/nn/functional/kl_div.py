@@ -9,15 +9,13 @@ import warnings
 
 import numpy as np
 
+from lucid import _kl_rules
 from lucid._creation import as_tensor
 from lucid._ext import kl_div as kernels
 from lucid.autograd.function import Function
 from lucid.nn.functional._kl_div_backward import KLDivGrad, _reduce_to
 from lucid.nn.functional._kl_div_dim import (KLDivDim, check_elements, class_axis,
                                              distribution_selection)
-
-REDUCTIONS = ("none", "mean", "sum", "batchmean")
-_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def kl_div(x, target, size_average=None, reduction="mean", log_target=False, *, dim=None,
@@ -228,10 +226,9 @@ def kl_div(x, target, size_average=None, reduction="mean", log_target=False, *, 
     ValueError: kl_div: x of shape (2, 3) and target of shape (4,) do not broadcast
     """
     _warn_if_size_average(size_average)
-    _check_reduction(reduction)
+    _kl_rules.check_reduction(reduction)
     for name, flag in (("log_target", log_target), ("validate", validate)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+        _kl_rules.check_bool(flag, name)
     x = _as_float_tensor(x, "x")
     target = _as_float_tensor(target, "target")
     shape = _loss_shape(x.shape, target.shape)
@@ -259,26 +256,9 @@ def _warn_if_size_average(size_average):
         )
 
 
-def _check_reduction(reduction):
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        allowed = ", ".join(repr(r) for r in REDUCTIONS)
-        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
-
-
 def _as_float_tensor(value, name):
     tensor = as_tensor(value, name)
-    if tensor.dtype.kind == "f" and not tensor.dtype.isnative:
-        # The kernels read native floats in place; a byte-swapped copy is the caller's call.
-        native = tensor.dtype.newbyteorder("=")
-        raise TypeError(
-            f"kl_div: {name} has dtype {tensor.dtype.str}, a non-native byte order; "
-            f"convert it first, e.g. {name}.astype({native.name!r})"
-        )
-    if tensor.dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"kl_div: {name} must have a floating dtype (float16, float32 or float64), "
-            f"got {tensor.dtype}"
-        )
+    _kl_rules.check_float_dtype(tensor.dtype, name, "kl_div")
     return tensor
 
 
@@ -311,11 +291,7 @@ def _loss_shape(x_shape, target_shape):
 
 def _reduction_count(shape, reduction):
     """What the summed loss is divided by (0 gives NaN, as the mean of nothing)."""
-    if reduction == "mean":
-        return math.prod(shape)
-    if reduction == "batchmean" and shape:
-        return shape[0]
-    return 1
+    return _kl_rules.divisor(reduction, math.prod(shape), _kl_rules.leading_dimension(shape))
 
 
 class KLDiv(Function):
@@ -333,7 +309,7 @@ class KLDiv(Function):
         shape = _loss_shape(x.shape, target.shape)
         total = kernels.kl_div_sum(x._data, target._data, log_target)
         count = _reduction_count(shape, reduction)
-        return np.asarray(total / count if count else math.nan, dtype=dtype)
+        return np.asarray(_kl_rules.mean_over(total, count), dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):

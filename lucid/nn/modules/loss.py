@@ -51,7 +51,7 @@ class KLDivLoss:
 
     def __init__(self, reduction="mean", log_target=False):
         self.reduction = _kl_rules.check_reduction(reduction)
-        self.log_target = _kl_rules.check_log_target(log_target)
+        self.log_target = _kl_rules.check_bool(log_target)
 
     def __call__(self, x, target):
         """Return ``kl_div(x, target)`` with this module's options.

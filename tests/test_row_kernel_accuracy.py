@@ -50,7 +50,7 @@ def logits(rng, shape, scale, dtype=np.float32):
 @pytest.mark.parametrize("scale", [0.1, 1.0, 5.0, 30.0])
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0, 4.0])
 def test_random_logits_are_within_the_bound(rng, scale, temperature):
-    # 2500 classes span three of the kernel's blocks, the last one short.
+    # 2500 classes span five of the kernel's blocks, the last one short.
     teacher = logits(rng, (12, 2500), scale)
     student = (teacher + logits(rng, teacher.shape, scale / 3)).astype(np.float32)
     got = kl_div_per_row(student, teacher, temperature=temperature)

@@ -14,8 +14,10 @@
 
 #include "kl_math.h"
 
-/* Columns per block: three double buffers of this size (24 KiB) stay in L1. */
-#define LUCID_ROW_BLOCK 1024
+/* Columns per block: three double buffers of this size (12 KiB) and the
+ * rows streaming through stay in L1; measured out of cache, 512 was 8 %
+ * faster than 1024 and 2048. */
+#define LUCID_ROW_BLOCK 512
 #define LUCID_ROW_LANES 16
 /* numpy's NPY_MAXDIMS (numpy 2). */
 #define LUCID_ROW_MAX_DIMS 64

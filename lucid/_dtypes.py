@@ -125,26 +125,6 @@ def is_python_scalar(value):
     return type(value) in _PYTHON_SCALAR_TYPES
 
 
-def python_scalar_dtype(value):
-    """Return the default dtype of a Python scalar: bool, int64 or float32.
-
-    Parameters
-    ----------
-    value : bool, int or float
-
-    Returns
-    -------
-    numpy.dtype
-
-    Examples
-    --------
-    >>> from lucid._dtypes import python_scalar_dtype
-    >>> python_scalar_dtype(1), python_scalar_dtype(1.0)
-    (dtype('int64'), dtype('float32'))
-    """
-    return _DEFAULT_FOR_RANK[_python_scalar_rank(value)]
-
-
 def _python_scalar_rank(value):
     if isinstance(value, builtins.bool):
         return 0

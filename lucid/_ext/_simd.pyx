@@ -13,7 +13,7 @@ multiply-add (AVX2, AVX-512), which rounds once instead of twice: about 1 ulp
 of the *terms* of an element's loss, p log p and p x. Where those nearly
 cancel the loss is much smaller than its terms, and levels may differ by many
 ulp of the loss itself, within the contract's bound (2**-22 of the terms for
-float32, SPEC section 2). Within a level, a reduction is bitwise identical for
+float32, docs/api/kl_div.rst). Within a level, a reduction is bitwise identical for
 any thread count and any memory layout of the same values.
 """
 import os

@@ -79,7 +79,7 @@ static inline uint16_t lucid_float_to_half(float f)
  * Every function is branchless: both sides of a case are computed and the
  * answer picked with a bit-mask select, so that a loop over them vectorises
  * (kl_simd.h) and special values never depend on how the compiler
- * if-converts. The special values follow SPEC section 2's table. */
+ * if-converts. The special values follow the table of docs/api/kl_div.rst. */
 /* The thresholds under the names the template below builds from its suffix. */
 #define LUCID_EXP_NORMAL_f32 LUCID_EXP_NORMAL_F32
 #define LUCID_EXP_NORMAL_f64 LUCID_EXP_NORMAL_F64

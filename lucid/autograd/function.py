@@ -171,11 +171,6 @@ class Node:
     def __repr__(self):
         return f"<{self.name()}>"
 
-    @property
-    def next_functions(self):
-        """tuple: the edges to the nodes (or leaves) that produced this node's inputs."""
-        return self.next_edges
-
 
 class Function:
     """Base class of differentiable operations.

@@ -34,7 +34,7 @@ LABEL_KEYS = ("ppl_student", "ppl_student_se", "ppl_teacher", "ppl_teacher_se", 
               "ln_ppl_ratio", "ln_ppl_ratio_se", "ppl_ratio", "ppl_ratio_se", "ppl_diff",
               "ppl_diff_se", "dp_mean", "dp_se", "dp_max",
               *(f"dp_{name}" for name, _ in DP_PERCENTILES), "dp_min", "dp_rms", "dp_rms_se")
-#: Every key of ``stats``, in the order of SPEC section 5 (the label keys with labels only).
+#: Every key of ``stats``, in the order docs/guides/evaluation.rst lists them (the label keys with labels only).
 STAT_KEYS = KLD_KEYS + ("same_top", "same_top_se", "rows_used", "rows_ignored") + LABEL_KEYS
 
 

@@ -198,7 +198,7 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     >>> distillation_loss(student, teacher, 2.0, divergence="jsd", beta=0.5)
     Tensor(0.0260..., grad_fn=<DistillationBackward>)
     """
-    options = _check_options(temperature, reduction, divergence, beta, scale_by_t2)
+    options = check_options(temperature, reduction, divergence, beta, scale_by_t2)
     student = _as_logits(student_logits, "student_logits")
     teacher = _as_logits(teacher_logits, "teacher_logits")
     shape = _loss_shape(student.shape, teacher.shape)
@@ -207,7 +207,7 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     return _Distillation.apply(student, teacher, options._replace(axis=axis), keep)
 
 
-def _check_options(temperature, reduction, divergence, beta, scale_by_t2):
+def check_options(temperature, reduction, divergence, beta, scale_by_t2):
     """The options shared by the function and the module, checked (axis left for later)."""
     _kl_rules.check_reduction(reduction)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, (bool, np.bool_)):

@@ -1,5 +1,5 @@
 """``DistillationLoss``: the fused distillation loss with its options fixed at construction."""
-from lucid.nn.functional.distillation import _check_options, distillation_loss
+from lucid.nn.functional.distillation import check_options, distillation_loss
 
 
 class DistillationLoss:
@@ -58,7 +58,7 @@ class DistillationLoss:
 
     def __init__(self, temperature=1.0, *, dim=-1, reduction="batchmean", divergence="kl",
                  beta=0.5, scale_by_t2=True):
-        _check_options(temperature, reduction, divergence, beta, scale_by_t2)
+        check_options(temperature, reduction, divergence, beta, scale_by_t2)
         self.temperature = temperature
         self.dim = dim
         self.reduction = reduction

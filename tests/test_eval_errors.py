@@ -9,6 +9,8 @@ import pytest
 
 from lucid.eval import main, sources
 
+from cli_checks import fails, write_good_pair
+
 
 class RunsCodeWhenUnpickled:
     """An object whose unpickling would create a directory: proof that nothing ran."""
@@ -23,26 +25,7 @@ class RunsCodeWhenUnpickled:
 @pytest.fixture
 def good(tmp_path):
     """A valid student/teacher pair of .npy files."""
-    rng = np.random.default_rng(0)
-    paths = []
-    for name in ("student.npy", "teacher.npy"):
-        np.save(tmp_path / name, rng.standard_normal((6, 4)))
-        paths.append(str(tmp_path / name))
-    return paths
-
-
-def fails(capsys, argv, *fragments):
-    """Run main(argv): it must exit 2 after one stderr line holding every fragment."""
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    out, err = capsys.readouterr()
-    assert exited.value.code == 2
-    assert out == ""
-    assert err.count("\n") == 1 and err.startswith("lucid.eval: error: "), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
+    return write_good_pair(tmp_path)
 
 
 def save_raw(tmp_path, name, data):

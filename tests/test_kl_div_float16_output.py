@@ -5,7 +5,6 @@ and rounded with ``astype``: three times the output's memory. The kernels now
 round each block to float16 as they write it, exactly as ``astype`` rounds
 (to nearest even, overflow to inf, gradual underflow).
 """
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,20 +12,10 @@ import pytest
 import lucid
 from lucid.nn.functional import kl_div
 
+from memory import traced_peak
+
 MIB = 2**20
 SHAPE = (1024, 1024)  # 2 MiB of float16 output, 4 MiB of float32
-
-
-def traced_peak(function):
-    function()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline = tracemalloc.get_traced_memory()[0]
-        function()
-        return tracemalloc.get_traced_memory()[1] - baseline
-    finally:
-        tracemalloc.stop()
 
 
 def float16_inputs(rng, shape=SHAPE):

@@ -5,7 +5,6 @@ each: an all-pairs broadcast took 496 MiB and 11.7 s. The kernels now walk any
 shape and strides themselves: under 1 MiB beyond the outputs, and one call.
 """
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,21 +12,11 @@ import pytest
 import lucid
 from lucid.nn.functional import kl_div
 
+from memory import traced_peak
+
 from conftest import reference_losses, reference_reduce
 
 MIB = 2**20
-
-
-def traced_peak(function):
-    function()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline = tracemalloc.get_traced_memory()[0]
-        function()
-        return tracemalloc.get_traced_memory()[1] - baseline
-    finally:
-        tracemalloc.stop()
 
 
 def all_pairs(rng, rows=2**14):

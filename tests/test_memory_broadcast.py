@@ -5,7 +5,7 @@ call bounds everything lucid and numpy allocated for it. docs/reliability.rst pr
 the reductions stay under 1 MiB whatever the input size, layout or dtype mix; "none"
 allocates its output and nothing more than that budget besides.
 """
-import tracemalloc
+import functools
 
 import numpy as np
 import pytest
@@ -13,23 +13,15 @@ import pytest
 import lucid
 from lucid.nn.functional import kl_div
 
+import memory
 from conftest import make_layout
+
+# Measured on the first call: nothing input-sized may be allocated even once.
+traced_peak = functools.partial(memory.traced_peak, warm_up=False)
 
 MIB = 2**20
 # 2**24 elements: materialising one float64 input would take 128 MiB.
 BIG = (2**12, 2**12)
-
-
-def traced_peak(function):
-    """Peak bytes traced while ``function()`` runs (numpy buffers included)."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline = tracemalloc.get_traced_memory()[0]
-        function()
-        return tracemalloc.get_traced_memory()[1] - baseline
-    finally:
-        tracemalloc.stop()
 
 
 def broadcast_pair(x_dtype, target_dtype):

@@ -10,7 +10,7 @@ change with the thread count (unlike ``kl_div``'s fixed-order sum).
 """
 from cython.parallel cimport prange
 
-from lucid._ext._openmp_helpers cimport effective_n_threads
+from lucid._ext._openmp_helpers cimport effective_n_threads, record_parallel
 from lucid._ext._simd cimport kl_runs, lucid_kl_runs
 
 ctypedef fused floating:
@@ -49,6 +49,7 @@ def read_both_sum(const floating[::1] a,  # IN
     cdef double total = 0.0
     with nogil:
         if n_threads > 1:
+            record_parallel()
             for k in prange(n_blocks, schedule="static", num_threads=n_threads):
                 total += read_block(runs, a, b, k, n)
         else:

@@ -30,7 +30,7 @@ from libc.math cimport log
 from libc.stdint cimport uint8_t, uint16_t
 from libc.string cimport memset
 
-from lucid._ext._openmp_helpers cimport effective_n_threads
+from lucid._ext._openmp_helpers cimport record_parallel
 
 cdef extern from "kl_math.h" nogil:
     float lucid_half_to_float(uint16_t h)
@@ -377,13 +377,13 @@ cdef int gradient_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexc
     return failed
 
 
-cdef void run(const Job *job, Py_ssize_t rows, bint gradient) except *:
+cdef void run(const Job *job, Py_ssize_t rows, bint gradient, int n_threads) except *:
     """Every row, in one contiguous range per thread (static schedule), GIL released."""
-    cdef int n_threads = effective_n_threads(rows * job.cols, MIN_ELEMENTS_PER_THREAD)
     cdef Py_ssize_t k
     cdef int failed = 0
     with nogil:
         if n_threads > 1:
+            record_parallel()
             for k in prange(n_threads, schedule="static", num_threads=n_threads):
                 if gradient:
                     failed += gradient_range(job, rows * k // n_threads,
@@ -422,6 +422,10 @@ cdef Job make_job(tuple student, tuple teacher, Py_ssize_t cols, int compute,
     return job
 
 
+# The wrapper asks effective_n_threads for this kernel's thread count with it.
+MIN_WORK_PER_THREAD = MIN_ELEMENTS_PER_THREAD
+
+
 def forward_rows(tuple student,            # IN, (address, row stride, col stride, kind)
                  tuple teacher,            # IN, the same for the teacher's rows
                  Py_ssize_t cols,
@@ -429,6 +433,7 @@ def forward_rows(tuple student,            # IN, (address, row stride, col strid
                  const uint8_t[::1] keep,  # IN, (rows,), or empty: keep every row
                  double[:, ::1] stats,     # OUT, (rows, N_STATS)
                  double inv_t, int divergence, double beta, int level,
+                 int n_threads,            # from effective_n_threads; 1: no OpenMP region
                  tuple student_grad=None,  # OUT, optional: the student's gradient rows
                  const double[::1] coef=None):  # IN, its factor: 1 value or one per row
     """Per-row constants and divergence of ``rows = stats.shape[0]`` rows into ``stats``.
@@ -447,7 +452,7 @@ def forward_rows(tuple student,            # IN, (address, row stride, col strid
         job.out = make_operand(student_grad)
         job.coef = &coef[0]
         job.coef_stride = 0 if coef.shape[0] == 1 else 1
-    run(&job, rows, False)
+    run(&job, rows, False, n_threads)
 
 
 def gradient_rows(tuple student, tuple teacher,
@@ -456,7 +461,8 @@ def gradient_rows(tuple student, tuple teacher,
                   const uint8_t[::1] keep,  # IN, as for forward_rows
                   double[:, ::1] stats,     # IN, what forward_rows wrote
                   const double[::1] coef,   # IN, 1 value, or one per row
-                  bint wrt_teacher, double inv_t, int divergence, double beta, int level):
+                  bint wrt_teacher, double inv_t, int divergence, double beta, int level,
+                  int n_threads):           # from effective_n_threads; 1: no OpenMP region
     """Gradient rows w.r.t. the student (or the teacher) times ``coef`` into ``out``."""
     cdef Py_ssize_t rows = stats.shape[0]
     if rows == 0:
@@ -467,7 +473,7 @@ def gradient_rows(tuple student, tuple teacher,
     job.coef = &coef[0]
     job.coef_stride = 0 if coef.shape[0] == 1 else 1
     job.wrt_teacher = wrt_teacher
-    run(&job, rows, True)
+    run(&job, rows, True, n_threads)
 
 
 def _float_to_half(const float[::1] values, uint16_t[::1] out):

@@ -38,7 +38,7 @@ from libc.stdint cimport uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from lucid._ext._openmp_helpers cimport effective_n_threads
+from lucid._ext._openmp_helpers cimport record_parallel
 
 from lucid._ext._simd cimport kl_runs, lucid_kl_runs
 
@@ -381,6 +381,7 @@ cdef double sum_all(const Job *job, double *partials, real *scratch, int n_threa
     while g0 < n_blocks:
         g1 = min(g0 + GROUP_BLOCKS, n_blocks)
         if n_threads > 1:
+            record_parallel()
             with parallel(num_threads=n_threads):
                 local = thread_scratch(scratch)
                 if local == NULL:
@@ -411,6 +412,7 @@ cdef void each_block(const Job *job, bint gradient, real *scratch, int n_threads
     cdef Py_ssize_t n_blocks = (job.layout.size + BLOCK - 1) // BLOCK, k
     cdef real *local
     if n_threads > 1:
+        record_parallel()
         with parallel(num_threads=n_threads):
             local = thread_scratch(scratch)
             if local == NULL:
@@ -437,6 +439,7 @@ cdef void each_row(const Job *job, const Rows *rows, real *scratch, int n_thread
     cdef Py_ssize_t n_rows = job.layout.size // rows.length, row
     cdef real *local
     if n_threads > 1:
+        record_parallel()
         with parallel(num_threads=n_threads):
             local = thread_scratch(scratch)
             if local == NULL:
@@ -471,16 +474,21 @@ cdef int raise_if_failed(int failed) except -1:
     return 0
 
 
+# The wrapper asks effective_n_threads for this kernel's thread count with it.
+MIN_WORK_PER_THREAD = MIN_ELEMENTS_PER_THREAD
+
+
 def kl_div_sum(tuple shape,          # the loss shape
                x,                    # IN, broadcasts to shape; float16 as uint16
                t,                    # IN, broadcasts to shape
                bint log_target,
-               bint use_double):     # compute precision: float64 or float32
+               bint use_double,      # compute precision: float64 or float32
+               int n_threads):       # from effective_n_threads; 1: no OpenMP region
     """Return the float64 sum of the per-element losses over ``shape``."""
     cdef Job job
     cdef Scratch scratch = Scratch()
     cdef double total
-    cdef int failed = 0, n_threads
+    cdef int failed = 0
     cdef bint check_signals
     cdef double *partials = <double *>malloc(GROUP_BLOCKS * sizeof(double))
     if partials == NULL:
@@ -488,7 +496,6 @@ def kl_div_sum(tuple shape,          # the loss shape
     try:
         describe(&job, shape, x, t, None, -1)
         job.log_target = log_target
-        n_threads = effective_n_threads(job.layout.size, MIN_ELEMENTS_PER_THREAD)
         # Python runs signal handlers in the main thread only, so only a call
         # from it checks for them; a call with one group never needs to.
         check_signals = (job.layout.size > BLOCK * GROUP_BLOCKS and
@@ -505,11 +512,11 @@ def kl_div_sum(tuple shape,          # the loss shape
     return total
 
 
-cdef int run_blocks(Job *job, object out, bint gradient, bint use_double) except -1:
+cdef int run_blocks(Job *job, object out, bint gradient, bint use_double,
+                    int n_threads) except -1:
     cdef Scratch scratch = Scratch()
     cdef Py_buffer view
     cdef int failed = 0
-    cdef int n_threads = effective_n_threads(job.layout.size, MIN_ELEMENTS_PER_THREAD)
     PyObject_GetBuffer(out, &view, PyBUF_STRIDES)
     job.out = <char *>view.buf
     job.out_half = view.itemsize == 2
@@ -527,12 +534,13 @@ def kl_div_none(tuple shape,         # the loss shape
                 t,                   # IN, broadcasts to shape
                 out,                 # OUT, C-contiguous, shape; compute precision or float16 bits
                 bint log_target,
-                bint use_double):
+                bint use_double,
+                int n_threads):      # from effective_n_threads; 1: no OpenMP region
     """Write the per-element losses into ``out``."""
     cdef Job job
     describe(&job, shape, x, t, None, -1)
     job.log_target = log_target
-    run_blocks(&job, out, False, use_double)
+    run_blocks(&job, out, False, use_double, n_threads)
 
 
 def kl_div_grad(tuple shape,         # the loss shape
@@ -543,7 +551,8 @@ def kl_div_grad(tuple shape,         # the loss shape
                 out,                 # OUT, C-contiguous, shape; compute precision or float16 bits
                 bint log_target,
                 bint wrt_target,
-                bint use_double):
+                bint use_double,
+                int n_threads):      # from effective_n_threads; 1: no OpenMP region
     """Write d loss / d x (or d loss / d target when ``wrt_target``) times the upstream into ``out``."""
     cdef Job job
     describe(&job, shape, x, t, g, -1)
@@ -551,7 +560,7 @@ def kl_div_grad(tuple shape,         # the loss shape
     job.wrt_target = wrt_target
     job.g_scalar = g is None
     job.g_value = g_value
-    run_blocks(&job, out, True, use_double)
+    run_blocks(&job, out, True, use_double, n_threads)
 
 
 def kl_div_rows(tuple shape,              # the loss shape
@@ -563,12 +572,13 @@ def kl_div_rows(tuple shape,              # the loss shape
                 double[::1] q_sums,       # OUT, sum of exp(x) per distribution, or None
                 const unsigned char[::1] select,  # IN, 0 skips a distribution, or None
                 bint log_target,
-                bint use_double):
+                bint use_double,
+                int n_threads):           # from effective_n_threads; 1: no OpenMP region
     """Write the KL of every distribution along ``axis`` into ``kl`` (and its sums)."""
     cdef Job job
     cdef Rows rows
     cdef Scratch scratch = Scratch()
-    cdef int failed = 0, n_threads
+    cdef int failed = 0
     describe(&job, shape, x, t, None, axis)
     job.log_target = log_target
     rows.length = shape[axis]
@@ -584,7 +594,6 @@ def kl_div_rows(tuple shape,              # the loss shape
     rows.p_sums = NULL if p_sums is None else &p_sums[0]
     rows.q_sums = NULL if q_sums is None else &q_sums[0]
     rows.select = NULL if select is None else &select[0]
-    n_threads = effective_n_threads(job.layout.size, MIN_ELEMENTS_PER_THREAD)
     with nogil:
         if use_double:
             each_row(&job, &rows, scratch.data, n_threads, &failed)

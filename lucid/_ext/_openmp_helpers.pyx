@@ -3,7 +3,9 @@
 Every call goes through ``#ifdef _OPENMP`` fallbacks so a serial build (a
 compiler without OpenMP) still imports and runs. Kernels ask
 :func:`effective_n_threads` how many threads a piece of work deserves, so small
-inputs never pay for an OpenMP fork/join.
+inputs never pay for an OpenMP fork/join. The Python wrappers ask it once per
+call and pass the count into the kernels; a kernel calls
+:func:`record_parallel` where it enters an OpenMP region.
 """
 
 cdef extern from *:
@@ -30,8 +32,8 @@ cdef extern from *:
 # Set in a process forked after the parent ran OpenMP: such a child must not
 # enter an OpenMP region (the GNU runtime can hang there), so it runs serially.
 cdef int _forced_serial = 0
-# Set once a kernel has been given more than one thread, i.e. this process has
-# started (or inherited, through fork) OpenMP worker threads.
+# Set once a kernel has entered an OpenMP region with more than one thread, i.e.
+# this process has started (or inherited, through fork) OpenMP worker threads.
 cdef int _entered_parallel = 0
 # The last set_max_threads(n) for the whole process (0: never set). OpenMP's own
 # count is per thread: omp_set_num_threads leaves every other Python thread at
@@ -95,19 +97,26 @@ def entered_parallel():
     return bool(_entered_parallel)
 
 
-cdef int effective_n_threads(Py_ssize_t n_work, Py_ssize_t min_work_per_thread) noexcept nogil:
-    """Threads worth using for ``n_work`` items: 1 (no OpenMP region) when small."""
-    global _entered_parallel
+cpdef int effective_n_threads(Py_ssize_t n_work, Py_ssize_t min_work_per_thread) noexcept nogil:
+    """Threads worth using for ``n_work`` items: 1 (no OpenMP region) when small.
+
+    A query only: the kernel given the count records entering OpenMP
+    (:func:`record_parallel`).
+    """
     cdef int max_threads
     cdef Py_ssize_t useful
-    if _forced_serial:
+    if _forced_serial or min_work_per_thread < 1:
         return 1
     max_threads = capped_max_threads()
     useful = n_work // min_work_per_thread
     if useful < 2 or max_threads < 2:
         return 1
-    # Every caller given more than one thread enters an OpenMP region next.
-    _entered_parallel = 1
     if useful < max_threads:
         return <int>useful
     return max_threads
+
+
+cdef void record_parallel() noexcept nogil:
+    """Called by a kernel right before it enters an OpenMP region of several threads."""
+    global _entered_parallel
+    _entered_parallel = 1

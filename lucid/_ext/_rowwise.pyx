@@ -17,7 +17,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from lucid._ext._openmp_helpers cimport effective_n_threads
+from lucid._ext._openmp_helpers cimport record_parallel
 
 cdef extern from "row_kernel.h" nogil:
     enum:
@@ -75,6 +75,10 @@ cdef int64_t *index_or_null(int64_t[:, ::1] a):
     return NULL if a is None else &a[0, 0]
 
 
+# The wrapper asks effective_n_threads for this kernel's thread count with it.
+MIN_WORK_PER_THREAD = MIN_ELEMENTS_PER_THREAD
+
+
 def compare_rows(object teacher,          # IN, (address, dtype, col stride, lead strides)
                  list students,           # IN, one such tuple per student
                  tuple lead_shape,        # leading axes (rows in their C order)
@@ -83,6 +87,7 @@ def compare_rows(object teacher,          # IN, (address, dtype, col stride, lea
                  double scale,            # 1 / temperature, applied to logits
                  bint narrow,             # every input float32 or narrower
                  int level,               # index of the SIMD level in _simd.SIMD_LEVELS
+                 int n_threads,           # from effective_n_threads; 1: no OpenMP region
                  const int64_t[::1] labels,  # IN, (rows,) or None
                  int64_t ignore_index,
                  double[:, ::1] kl,       # OUT, (students, rows)
@@ -96,7 +101,7 @@ def compare_rows(object teacher,          # IN, (address, dtype, col stride, lea
     """
     cdef lucid_row_job job
     cdef Py_ssize_t rows = kl.shape[1], r
-    cdef int n_students = len(students), k, n_threads, failed = 0
+    cdef int n_students = len(students), k, failed = 0
     cdef int *failed_at = &failed
     cdef char *work = NULL
     cdef size_t work_bytes = lucid_row_work_bytes(n_students)
@@ -129,9 +134,9 @@ def compare_rows(object teacher,          # IN, (address, dtype, col stride, lea
         for k in range(n_students):
             fill_input(&inputs[k], students[k])
         job.students = inputs
-        n_threads = effective_n_threads(rows * cols * (n_students + 1), MIN_ELEMENTS_PER_THREAD)
         with nogil:
             if n_threads > 1:
+                record_parallel()
                 with parallel(num_threads=n_threads):
                     # Per-thread work space on the heap, not the thread's stack.
                     work = <char *>malloc(work_bytes)

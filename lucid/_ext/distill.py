@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from lucid._ext import _distill, _simd
+from lucid._ext._openmp_helpers import effective_n_threads
 
 DIVERGENCES = tuple(_distill.DIVERGENCE_CODES)
 N_STATS = _distill.N_STATS
@@ -38,6 +39,11 @@ def _operand(view):
 def _level():
     # The SIMD level is _simd's choice, made in one place; the kernels follow it.
     return _simd.SIMD_LEVELS.index(_simd.simd_level())
+
+
+def _n_threads(rows, cols):
+    # Decided once per piece of rows, here: small pieces get 1 (no OpenMP region).
+    return effective_n_threads(rows * cols, _distill.MIN_WORK_PER_THREAD)
 
 
 def _row_stride(array):
@@ -102,7 +108,7 @@ def forward(student, teacher, temperature, divergence, beta, keep=None, grad_coe
         _distill.forward_rows(_operand(views[0]), _operand(views[1]), shape[-1], compute,
                               _rows(flat_keep, first, stop), flat_stats[first:stop],
                               1.0 / temperature, _distill.DIVERGENCE_CODES[divergence], beta,
-                              _level(), **extra)
+                              _level(), _n_threads(stop - first, shape[-1]), **extra)
     return stats
 
 
@@ -127,7 +133,8 @@ def gradient(student, teacher, stats, coef, temperature, divergence, beta, out, 
         _distill.gradient_rows(_operand(s), _operand(t), _operand(o), shape[-1], compute,
                                _rows(flat_keep, first, stop), flat_stats[first:stop],
                                _coef_rows(coef, first, stop), wrt_teacher, 1.0 / temperature,
-                               _distill.DIVERGENCE_CODES[divergence], beta, _level())
+                               _distill.DIVERGENCE_CODES[divergence], beta, _level(),
+                               _n_threads(stop - first, shape[-1]))
     return out
 
 

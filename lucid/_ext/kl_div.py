@@ -7,9 +7,12 @@ precision is float64 when either input is float64 and float32 otherwise;
 outputs are returned in it, or in float16 when both inputs are float16 (the
 kernels write float16 directly, without a float32 copy).
 """
+import math
+
 import numpy as np
 
 from lucid._ext import _kl_div
+from lucid._ext._openmp_helpers import effective_n_threads
 
 
 def compute_dtype(*dtypes):
@@ -33,6 +36,11 @@ def _loss_shape(x, target):
     return x.shape if x.shape == target.shape else np.broadcast_shapes(x.shape, target.shape)
 
 
+def _n_threads(shape):
+    # Decided once here, for the whole call: small inputs get 1 (no OpenMP region).
+    return effective_n_threads(math.prod(shape), _kl_div.MIN_WORK_PER_THREAD)
+
+
 def _uses_double(*arrays):
     return any(a.dtype == np.float64 for a in arrays)
 
@@ -46,7 +54,7 @@ def kl_div_sum(x, target, log_target):
     if 0 in shape:
         return 0.0
     return _kl_div.kl_div_sum(tuple(shape), _kernel_view(x), _kernel_view(target), log_target,
-                              _uses_double(x, target))
+                              _uses_double(x, target), _n_threads(shape))
 
 
 def kl_div_elementwise(x, target, log_target):
@@ -55,7 +63,7 @@ def kl_div_elementwise(x, target, log_target):
     out = np.empty(shape, dtype=output_dtype(x.dtype, target.dtype))
     if out.size:
         _kl_div.kl_div_none(tuple(shape), _kernel_view(x), _kernel_view(target), _kernel_view(out),
-                            log_target, _uses_double(x, target))
+                            log_target, _uses_double(x, target), _n_threads(shape))
     return out
 
 
@@ -76,7 +84,8 @@ def kl_div_grad(x, target, grad, log_target, wrt_target, half_output=True):
         scalar = grad.size == 1
         _kl_div.kl_div_grad(tuple(shape), _kernel_view(x), _kernel_view(target),
                             None if scalar else grad, float(grad.reshape(-1)[0]) if scalar else 0.0,
-                            _kernel_view(out), log_target, wrt_target, _uses_double(x, target))
+                            _kernel_view(out), log_target, wrt_target, _uses_double(x, target),
+                            _n_threads(shape))
     return out
 
 
@@ -100,5 +109,5 @@ def kl_div_rows(x, target, axis, log_target, select=None, sums=False):
         if select is not None:
             select = np.ascontiguousarray(select, dtype=np.uint8).reshape(n_rows)
         _kl_div.kl_div_rows(shape, axis, _kernel_view(x), _kernel_view(target), kl, p_sums, q_sums,
-                            select, log_target, _uses_double(x, target))
+                            select, log_target, _uses_double(x, target), _n_threads(shape))
     return kl, p_sums, q_sums

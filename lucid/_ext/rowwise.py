@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from lucid._ext import _rowwise, _simd
+from lucid._ext._openmp_helpers import effective_n_threads
 from lucid._ext.strided import _merged_axes as merged_axes
 
 KINDS = tuple(_rowwise.KIND_CODES)
@@ -59,6 +60,9 @@ def compare_rows(students, teacher, student_kind, teacher_kind, temperature, *, 
     lead_shape, lead_strides = merged_axes(teacher.shape[:-1], [a.strides[:-1] for a in arrays])
     specs = [_describe(a, s) for a, s in zip(arrays, lead_strides)]
     rows = math.prod(teacher.shape[:-1])
+    # Decided once here: every row reads the teacher and each student.
+    n_threads = effective_n_threads(rows * teacher.shape[-1] * len(arrays),
+                                    _rowwise.MIN_WORK_PER_THREAD)
 
     def two_d(a):
         return None if a is None else a.reshape(-1, rows)
@@ -67,6 +71,7 @@ def compare_rows(students, teacher, student_kind, teacher_kind, temperature, *, 
                           _rowwise.KIND_CODES[teacher_kind], _rowwise.KIND_CODES[student_kind],
                           1.0 / temperature, all(a.dtype.itemsize <= 2 or a.dtype == np.float32
                                                  for a in arrays), _simd.SIMD_LEVELS.index(_simd.simd_level()),
+                          n_threads,
                           labels, ignore_index, two_d(kl), two_d(student_argmax),
                           two_d(teacher_argmax), two_d(student_logprob), two_d(teacher_logprob))
 

@@ -10,19 +10,13 @@ change with the thread count (unlike ``kl_div``'s fixed-order sum).
 """
 from cython.parallel cimport prange
 
+from lucid._ext._blocks cimport BLOCK, MIN_ELEMENTS_PER_THREAD
 from lucid._ext._openmp_helpers cimport effective_n_threads, record_parallel
 from lucid._ext._simd cimport kl_runs, lucid_kl_runs
 
 ctypedef fused floating:
     float
     double
-
-cdef enum:
-    # The values of _kl_div.pyx, so that the probe splits the work into blocks
-    # and threads as kl_div's forward sum does.
-    BLOCK = 4096
-    MIN_ELEMENTS_PER_THREAD = 16384
-
 
 cdef inline double read_block(const lucid_kl_runs *runs, const floating[::1] a,
                               const floating[::1] b, Py_ssize_t k, Py_ssize_t n) noexcept nogil:

@@ -38,6 +38,7 @@ from libc.stdint cimport uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from lucid._ext._blocks cimport BLOCK, MIN_ELEMENTS_PER_THREAD
 from lucid._ext._openmp_helpers cimport record_parallel
 
 from lucid._ext._simd cimport kl_runs, lucid_kl_runs
@@ -52,16 +53,9 @@ ctypedef fused real:
     double
 
 cdef enum:
-    # Logical elements per block: the unit of work, of determinism and of the
-    # gather buffers.
-    BLOCK = 4096
+    # BLOCK and MIN_ELEMENTS_PER_THREAD come from _blocks.pxd.
     # Block sums kept at once (64 KiB); between groups a sum checks for Ctrl-C.
     GROUP_BLOCKS = 8192
-    # Below this many elements per thread an OpenMP fork/join costs more than it
-    # saves. Measured on 2 cores (AVX-512): a parallel region costs a few
-    # microseconds, 2 threads beat 1 from about 6000 elements per thread and
-    # reach 1.6x at 16384 (see docs/performance.rst).
-    MIN_ELEMENTS_PER_THREAD = 16384
     # numpy's limit, which kl_div checks before calling in.
     MAX_DIMS = 32
     # Per-thread buffers of BLOCK doubles: x, target, upstream gradient, output.

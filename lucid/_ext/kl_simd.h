@@ -22,6 +22,36 @@
  * bit of an element where the compiler contracts a * b + c into an FMA (AVX2,
  * AVX-512) and cannot on the baseline.
  */
+
+/* Where each generated symbol comes from. S is f32 (float) or f64 (double);
+ * LEVEL is baseline, avx2 or avx512. Entry points (the lucid_kl_runs table
+ * of kl_runs.h, one per LEVEL) are thin dispatchers; the loop is in the body
+ * they call, and the per-element math in kl_math.h.
+ *
+ *   symbol                         made by                  calls the body
+ *   lucid_kl_runs_LEVEL (table)    LUCID_DEFINE_LEVEL       (every entry below)
+ *   lucid_sum_S_LEVEL              LUCID_DEFINE_LEVEL_RUNS  lucid_sum_kl[_log_target]_S
+ *   lucid_none_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_kl[_log_target]_S
+ *   lucid_grad_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_grad_{x,target}[_log_target]_S
+ *   lucid_stats_S_LEVEL            LUCID_DEFINE_LEVEL_RUNS  lucid_sum_stats[_log_target]_S
+ *   lucid_read_both_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_sum_read_both_S
+ *   lucid_{log,exp}_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_map_{log,exp}_S
+ *   lucid_max_f64_LEVEL            LUCID_DEFINE_LEVEL       lucid_max_run_f64
+ *   lucid_sum_exp_f64_LEVEL        LUCID_DEFINE_LEVEL       lucid_sum_exp_run_f64
+ *
+ *   body (always inline)                       made by (in LUCID_DEFINE_BODIES)
+ *   lucid_sum_kl[_log_target]_S                LUCID_DEFINE_SUM
+ *   lucid_sum_read_both_S                      LUCID_DEFINE_SUM
+ *   lucid_sum_stats[_log_target]_S             LUCID_DEFINE_SUM_STATS
+ *   lucid_map_kl[_log_target]_S                LUCID_DEFINE_MAP2
+ *   lucid_map_{log,exp}_S                      LUCID_DEFINE_MAP1
+ *   lucid_map_grad_{x,target}[_log_target]_S   LUCID_DEFINE_GRAD
+ *   lucid_max_run_f64                          LUCID_DEFINE_MAX (not per S)
+ *   lucid_sum_exp_run_f64                      LUCID_DEFINE_SUM_EXP (not per S)
+ *
+ * So the loop summing float32 losses is LUCID_DEFINE_SUM (with its helpers
+ * LUCID_SUM_GROUP and LUCID_FOR_GROUP_PAIRS), instantiated as lucid_sum_kl_f32.
+ */
 #ifndef LUCID_KL_SIMD_H
 #define LUCID_KL_SIMD_H
 

@@ -4,7 +4,6 @@ References are the float64 composition of ``distillation_reference``; the
 layouts are read in place (memory is checked with tracemalloc, which sees
 numpy's arrays and the kernels' row buffers).
 """
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -13,6 +12,8 @@ import pytest
 import lucid
 from distillation_reference import per_row
 from lucid.nn.functional import distillation_loss
+
+from memory import traced_peak
 
 MiB = 1 << 20
 
@@ -184,17 +185,6 @@ def test_empty_inputs():
     s = lucid.tensor(np.zeros((2, 0), np.float32), requires_grad=True)
     distillation_loss(s, np.zeros((2, 0), np.float32), reduction="sum").backward()
     assert s.grad.shape == (2, 0)
-
-
-def traced_peak(compute):
-    compute()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        compute()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

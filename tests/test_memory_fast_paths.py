@@ -6,7 +6,6 @@ numpy reports its array allocations to tracemalloc, so the traced peak during a
 call bounds every temporary; the kernels' gather buffers live on the stacks.
 (tests/test_memory_broadcast.py covers broadcast views and other layouts.)
 """
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ import pytest
 import lucid
 from lucid._ext import kl_div as kernels
 from lucid.nn.functional import kl_div
+
+from memory import traced_peak
 
 MiB = 1 << 20
 SHAPE = (512, 2048)  # 1M elements: 4 MiB per float32 input, 8 MiB per float64 one
@@ -23,18 +24,6 @@ DTYPE_MIXES = {
     "float16": (np.float16, np.float16),
     "float32-float64": (np.float32, np.float64),
 }
-
-
-def traced_peak(compute):
-    """Peak traced bytes while ``compute()`` runs (after a warm-up call)."""
-    compute()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        compute()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def contiguous_inputs(x_dtype=np.float32, target_dtype=np.float32):

@@ -47,6 +47,19 @@
 
 #include "row_blocks.h"
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LUCID_ROW_X86_DISPATCH 1
+#if defined(__clang__)
+#define LUCID_ROW_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
+#else
+#define LUCID_ROW_AVX512_TARGET \
+    "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
+#endif
+#include "row_avx512.h"
+#else
+#define LUCID_ROW_X86_DISPATCH 0
+#endif
+
 /* A call: the inputs (row_blocks.h's lucid_row_input), the rows, the
  * options and where the outputs go. */
 typedef struct {
@@ -217,9 +230,100 @@ LUCID_ROW_INLINE double lucid_row_finish_kl(const lucid_row_job *job, const luci
     return s->terms + (s_logits ? ((s->max - s->origin) * scale + log(s->sum)) * t->sum : 0.0);
 }
 
+/* Whether row_avx512.h's loops take the job: both sides logits or both
+ * log-probabilities, every input float32 or a narrower type whose values
+ * float32 holds exactly (job->narrow). */
+static inline int lucid_row_fast_kinds(const lucid_row_job *job)
+{
+    int k = job->teacher_kind;
+    return job->narrow && k == job->student_kind && k != LUCID_ROW_PROBS;
+}
+
+/* Block [c0, c0 + n) of a row as contiguous float32: the row itself when it
+ * is contiguous float32, else its values copied into `scratch`, so that every
+ * layout and narrow storage type gives the bits of contiguous float32. */
+#define LUCID_ROW_STAGE_CASE(CODE, T, CONVERT)                                   \
+    case CODE:                                                                   \
+        for (ptrdiff_t j = 0; j < n; j++)                                        \
+            scratch[j] = (float)CONVERT(*(const T *)(src + j * stride));         \
+        break;
+static inline const float *lucid_row_block_f32(const lucid_row_input *in, const char *row,
+                                               ptrdiff_t c0, ptrdiff_t n, float *scratch)
+{
+    ptrdiff_t stride = in->col_stride;
+    const char *src = row + c0 * stride;
+    if (in->dtype == LUCID_ROW_F32 && stride == (ptrdiff_t)sizeof(float))
+        return (const float *)src;
+    switch (in->dtype) {
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_F32, float, LUCID_ROW_PLAIN)
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_F16, uint16_t, lucid_half_to_float)
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_I8, int8_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_I16, int16_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_U8, uint8_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_STAGE_CASE(LUCID_ROW_U16, uint16_t, LUCID_ROW_PLAIN)
+    default: /* not narrow: lucid_row_fast_kinds keeps such jobs away */
+        break;
+    }
+    return scratch;
+}
+
+#if LUCID_ROW_X86_DISPATCH
+/* Block [c0, c0 + n) of row r, every side, by row_avx512.h's loops: the
+ * same sums as the generic block functions. t_buf receives the teacher's
+ * d_j, w_buf its weights; scratch stages a block that is not contiguous
+ * float32. */
+LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, ptrdiff_t r,
+                                              ptrdiff_t c0, ptrdiff_t n, double *t_buf,
+                                              double *w_buf, float *scratch,
+                                              lucid_row_side *sides)
+{
+    lucid_row_side *t = &sides[0];
+    double scale = job->scale, bottom, top;
+    int logits = job->teacher_kind == LUCID_ROW_LOGITS, clamp;
+    const float *row = lucid_row_block_f32(&job->teacher, lucid_row_start(job, &job->teacher, r),
+                                           c0, n, scratch);
+    ptrdiff_t at = 0;
+    top = lucid_row_range_f32(row, n, t->best, &bottom, &at);
+    if (top > t->best) {
+        t->best = top;
+        t->best_index = c0 + at;
+    }
+    if (logits) {
+        double factor = lucid_row_shift_to(t, top, scale);
+        if (factor != 1.0)
+            for (int k = 0; k < job->n_students; k++)
+                sides[k + 1].terms *= factor;
+        clamp = !(bottom * scale - t->max * scale >= LUCID_ROW_FAST_EXP_MIN);
+        t->sum += lucid_row_teacher_logits_f32(row, n, scale, t->max * scale, t->origin, clamp,
+                                               w_buf, t_buf);
+    } else {
+        clamp = !(bottom >= LUCID_ROW_FAST_EXP_MIN && top <= LUCID_ROW_FAST_EXP_MAX);
+        t->sum += lucid_row_teacher_log_probs_f32(row, n, clamp, w_buf, t_buf);
+    }
+    for (int k = 0; k < job->n_students; k++) {
+        lucid_row_side *s = &sides[k + 1];
+        const lucid_row_input *in = &job->students[k];
+        row = lucid_row_block_f32(in, lucid_row_start(job, in, r), c0, n, scratch);
+        top = lucid_row_range_f32(row, n, s->best, &bottom, &at);
+        if (top > s->best) {
+            s->best = top;
+            s->best_index = c0 + at;
+        }
+        if (logits) {
+            lucid_row_shift_to(s, top, scale);
+            clamp = !(bottom * scale - s->max * scale >= LUCID_ROW_FAST_EXP_MIN);
+            s->terms += lucid_row_student_logits_f32(row, n, scale, s->max * scale, s->origin,
+                                                     clamp, w_buf, t_buf, &s->sum);
+        } else {
+            s->terms += lucid_row_student_log_probs_f32(row, n, w_buf, t_buf);
+        }
+    }
+}
+#endif
+
 /* Everything of row r for every student; work: lucid_row_work_bytes(). */
 LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t r,
-                                             char *work)
+                                             char *work, int avx512)
 {
     double *t_buf = (double *)work;
     double *w_buf = t_buf + LUCID_ROW_BLOCK;
@@ -239,8 +343,15 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     lucid_row_side_reset(t);
     for (k = 0; k < job->n_students; k++)
         lucid_row_side_reset(&sides[k + 1]);
+    int fast = avx512 && lucid_row_fast_kinds(job);
     for (c0 = 0; c0 < cols; c0 += n) {
         n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
+#if LUCID_ROW_X86_DISPATCH
+        if (fast) {
+            lucid_row_fast_block(job, r, c0, n, t_buf, w_buf, (float *)s_buf, sides);
+            continue;
+        }
+#endif
         double top = lucid_row_load_block(t_in, t_row, c0, n, t_buf, t);
         if (t_kind == LUCID_ROW_LOGITS) {
             double factor = lucid_row_shift_to(t, top, scale);
@@ -288,29 +399,17 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     }
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define LUCID_ROW_X86_DISPATCH 1
-#else
-#define LUCID_ROW_X86_DISPATCH 0
-#endif
-
-#define LUCID_ROW_DEFINE_LEVEL(LEVEL, TARGET)                                    \
+#define LUCID_ROW_DEFINE_LEVEL(LEVEL, TARGET, AVX512)                            \
 TARGET static void lucid_row_compare_##LEVEL(const lucid_row_job *job, ptrdiff_t r, \
                                               char *work)                        \
 {                                                                                \
-    lucid_row_compare_body(job, r, work);                                        \
+    lucid_row_compare_body(job, r, work, AVX512);                                \
 }
 
-LUCID_ROW_DEFINE_LEVEL(baseline, __attribute__((flatten)))
+LUCID_ROW_DEFINE_LEVEL(baseline, __attribute__((flatten)), 0)
 #if LUCID_ROW_X86_DISPATCH
-#if defined(__clang__)
-#define LUCID_ROW_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
-#else
-#define LUCID_ROW_AVX512_TARGET \
-    "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
-#endif
-LUCID_ROW_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_ROW_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_ROW_AVX512_TARGET))))
+LUCID_ROW_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))), 0)
+LUCID_ROW_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_ROW_AVX512_TARGET))), 1)
 #endif
 
 typedef void (*lucid_row_compare_fn)(const lucid_row_job *, ptrdiff_t, char *);

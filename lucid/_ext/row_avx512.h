@@ -145,12 +145,19 @@ LUCID_ROW_AVX512_FN double lucid_row_range_f32(const float *src, ptrdiff_t n, do
     float t = _mm512_reduce_max_ps(top);
     *bottom = _mm512_reduce_min_ps(low);
     if (t > best) {
-        /* The first column equal to the maximum (a NaN never equals it). */
-        for (j = 0; j < n; j++)
-            if (src[j] == t) {
-                *at = j;
+        /* The first column equal to the maximum (a NaN never equals it),
+         * 16 columns a step; the maximum is in the block, so the search ends
+         * inside it. */
+        __m512 target = _mm512_set1_ps(t);
+        for (j = 0; j < n; j += 16) {
+            __mmask16 valid = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+            __mmask16 hit = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, src + j),
+                                                    target, _CMP_EQ_OQ);
+            if (hit) {
+                *at = j + __builtin_ctz(hit);
                 break;
             }
+        }
     }
     return t;
 }

@@ -91,7 +91,8 @@ typedef struct {
 static inline size_t lucid_row_work_bytes(int n_students)
 {
     return 3 * LUCID_ROW_BLOCK * sizeof(double) +
-           (size_t)(n_students + 1) * sizeof(lucid_row_side);
+           (size_t)(n_students + 1) * sizeof(lucid_row_side) +
+           (size_t)n_students * sizeof(const char *);
 }
 
 /* Byte offset of row r of an input: r unravelled over lead_shape in C order. */
@@ -272,16 +273,15 @@ static inline const float *lucid_row_block_f32(const lucid_row_input *in, const 
  * same sums as the generic block functions. t_buf receives the teacher's
  * d_j, w_buf its weights; scratch stages a block that is not contiguous
  * float32. */
-LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, ptrdiff_t r,
-                                              ptrdiff_t c0, ptrdiff_t n, double *t_buf,
-                                              double *w_buf, float *scratch,
-                                              lucid_row_side *sides)
+LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const char *t_row,
+                                              const char *const *s_rows, ptrdiff_t c0,
+                                              ptrdiff_t n, double *t_buf, double *w_buf,
+                                              float *scratch, lucid_row_side *sides)
 {
     lucid_row_side *t = &sides[0];
     double scale = job->scale, bottom, top;
     int logits = job->teacher_kind == LUCID_ROW_LOGITS, clamp;
-    const float *row = lucid_row_block_f32(&job->teacher, lucid_row_start(job, &job->teacher, r),
-                                           c0, n, scratch);
+    const float *row = lucid_row_block_f32(&job->teacher, t_row, c0, n, scratch);
     ptrdiff_t at = 0;
     top = lucid_row_range_f32(row, n, t->best, &bottom, &at);
     if (top > t->best) {
@@ -302,8 +302,7 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, ptrdiff_
     }
     for (int k = 0; k < job->n_students; k++) {
         lucid_row_side *s = &sides[k + 1];
-        const lucid_row_input *in = &job->students[k];
-        row = lucid_row_block_f32(in, lucid_row_start(job, in, r), c0, n, scratch);
+        row = lucid_row_block_f32(&job->students[k], s_rows[k], c0, n, scratch);
         top = lucid_row_range_f32(row, n, s->best, &bottom, &at);
         if (top > s->best) {
             s->best = top;
@@ -329,6 +328,9 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     double *w_buf = t_buf + LUCID_ROW_BLOCK;
     double *s_buf = w_buf + LUCID_ROW_BLOCK;
     lucid_row_side *sides = (lucid_row_side *)(s_buf + LUCID_ROW_BLOCK);
+    /* Each student's row start, found once per row (an unravel is a division
+     * per leading axis). */
+    const char **s_rows = (const char **)(sides + job->n_students + 1);
     lucid_row_side *t = &sides[0];
     const lucid_row_input *t_in = &job->teacher;
     const char *t_row = lucid_row_start(job, t_in, r);
@@ -341,14 +343,16 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     int64_t label = job->labels ? job->labels[r] : job->ignore_index;
     ptrdiff_t c0, n, cols = job->cols;
     lucid_row_side_reset(t);
-    for (k = 0; k < job->n_students; k++)
+    for (k = 0; k < job->n_students; k++) {
         lucid_row_side_reset(&sides[k + 1]);
+        s_rows[k] = lucid_row_start(job, &job->students[k], r);
+    }
     int fast = avx512 && lucid_row_fast_kinds(job);
     for (c0 = 0; c0 < cols; c0 += n) {
         n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
 #if LUCID_ROW_X86_DISPATCH
         if (fast) {
-            lucid_row_fast_block(job, r, c0, n, t_buf, w_buf, (float *)s_buf, sides);
+            lucid_row_fast_block(job, t_row, s_rows, c0, n, t_buf, w_buf, (float *)s_buf, sides);
             continue;
         }
 #endif
@@ -363,7 +367,7 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
         for (k = 0; k < job->n_students; k++) {
             lucid_row_side *s = &sides[k + 1];
             const lucid_row_input *s_in = &job->students[k];
-            top = lucid_row_load_block(s_in, lucid_row_start(job, s_in, r), c0, n, s_buf, s);
+            top = lucid_row_load_block(s_in, s_rows[k], c0, n, s_buf, s);
             if (s_kind == LUCID_ROW_LOGITS)
                 lucid_row_shift_to(s, top, scale);
             lucid_row_student_block(s_kind, job->narrow, both_logits, s_buf, w_buf, t_buf,
@@ -393,9 +397,8 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
             job->student_argmax[out] = s->best_index;
         if (job->student_logprob)
             job->student_logprob[out] = label == job->ignore_index ? NAN :
-                lucid_row_log_prob(&job->students[k],
-                                        lucid_row_start(job, &job->students[k], r), s_kind,
-                                        label, s->max, log(s->sum), scale);
+                lucid_row_log_prob(&job->students[k], s_rows[k], s_kind, label, s->max,
+                                   log(s->sum), scale);
     }
 }
 

@@ -21,8 +21,5 @@ cdef extern from "kl_runs.h" nogil:
         void (*exp_f32)(const float *a, float *out, Py_ssize_t n) noexcept nogil
         void (*log_f64)(const double *a, double *out, Py_ssize_t n) noexcept nogil
         void (*exp_f64)(const double *a, double *out, Py_ssize_t n) noexcept nogil
-        double (*max_f64)(const double *a, Py_ssize_t n) noexcept nogil
-        double (*sum_exp_f64)(const double *a, Py_ssize_t n, double scale,
-                              double shift) noexcept nogil
 
 cdef const lucid_kl_runs *kl_runs() noexcept nogil

@@ -45,10 +45,6 @@ typedef struct lucid_kl_runs {
     void (*exp_f32)(const float *a, float *out, ptrdiff_t n);
     void (*log_f64)(const double *a, double *out, ptrdiff_t n);
     void (*exp_f64)(const double *a, double *out, ptrdiff_t n);
-    /* Row statistics for the per-row kernel: the largest value (NaNs
-     * skipped, -inf if none), and the sum of exp(a * scale - shift). */
-    double (*max_f64)(const double *a, ptrdiff_t n);
-    double (*sum_exp_f64)(const double *a, ptrdiff_t n, double scale, double shift);
 } lucid_kl_runs;
 
 #endif /* LUCID_KL_RUNS_H */

@@ -36,8 +36,6 @@
  *   lucid_stats_S_LEVEL            LUCID_DEFINE_LEVEL_RUNS  lucid_sum_stats[_log_target]_S
  *   lucid_read_both_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_sum_read_both_S
  *   lucid_{log,exp}_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_map_{log,exp}_S
- *   lucid_max_f64_LEVEL            LUCID_DEFINE_LEVEL       lucid_max_run_f64
- *   lucid_sum_exp_f64_LEVEL        LUCID_DEFINE_LEVEL       lucid_sum_exp_run_f64
  *
  *   body (always inline)                       made by (in LUCID_DEFINE_BODIES)
  *   lucid_sum_kl[_log_target]_S                LUCID_DEFINE_SUM
@@ -46,8 +44,6 @@
  *   lucid_map_kl[_log_target]_S                LUCID_DEFINE_MAP2
  *   lucid_map_{log,exp}_S                      LUCID_DEFINE_MAP1
  *   lucid_map_grad_{x,target}[_log_target]_S   LUCID_DEFINE_GRAD
- *   lucid_max_run_f64                          LUCID_DEFINE_MAX (not per S)
- *   lucid_sum_exp_run_f64                      LUCID_DEFINE_SUM_EXP (not per S)
  *
  * So the loop summing float32 losses is LUCID_DEFINE_SUM (with its helpers
  * LUCID_SUM_GROUP and LUCID_FOR_GROUP_PAIRS), instantiated as lucid_sum_kl_f32.
@@ -323,48 +319,6 @@ LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)       
     LUCID_FOR_PREFETCHED(i, n, a, a, out[i] = ELEM(a[i]));                       \
 }
 
-/* NAME(a, n): the largest a[i], NaNs skipped (a NaN never compares greater),
- * -inf for an empty run or one of NaNs only. Lanes as in the sums; a maximum
- * does not depend on the order, so neither on the level. */
-#define LUCID_DEFINE_MAX(NAME, T)                                                \
-LUCID_INLINE T NAME(const T *restrict a, ptrdiff_t n)                            \
-{                                                                                \
-    T lanes[LUCID_LANES], top = -(T)INFINITY;                                    \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        lanes[lane] = -(T)INFINITY;                                              \
-    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_LANES; lane++)                               \
-            lanes[lane] = a[i + lane] > lanes[lane] ? a[i + lane] : lanes[lane]; \
-    }                                                                            \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        top = lanes[lane] > top ? lanes[lane] : top;                             \
-    for (; i < n; i++)                                                           \
-        top = a[i] > top ? a[i] : top;                                           \
-    return top;                                                                  \
-}
-
-/* NAME(a, n, scale, shift): the sum of EXP(a[i] * scale - shift) in the fixed
- * lane order of the sums (the log-sum-exp of a row of logits). */
-#define LUCID_DEFINE_SUM_EXP(NAME, T, EXP)                                       \
-LUCID_INLINE double NAME(const T *restrict a, ptrdiff_t n, T scale, T shift)     \
-{                                                                                \
-    T lanes[LUCID_LANES] = {0};                                                  \
-    double total = 0.0;                                                          \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_LANES; lane++)                               \
-            lanes[lane] += EXP(a[i + lane] * scale - shift);                     \
-    }                                                                            \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        total += lanes[lane];                                                    \
-    for (; i < n; i++)                                                           \
-        total += EXP(a[i] * scale - shift);                                      \
-    return total;                                                                \
-}
-
 /* NAME(a, b, g, g_scalar, out, n): out[i] = ELEM(a[i], b[i], g[i]), or with
  * g[0] for every i when g_scalar (a reduction's upstream gradient), which
  * saves reading, or gathering, a broadcast array. */
@@ -410,9 +364,6 @@ LUCID_DEFINE_GRAD(lucid_map_grad_target_log_target_##S, T,                      
 
 LUCID_DEFINE_BODIES(float, f32, int32_t)
 LUCID_DEFINE_BODIES(double, f64, int64_t)
-/* Row statistics for the per-row kernel (_rowwise.pyx), which computes in double. */
-LUCID_DEFINE_MAX(lucid_max_run_f64, double)
-LUCID_DEFINE_SUM_EXP(lucid_sum_exp_run_f64, double, lucid_exp_f64)
 
 /* The entry points of one level and precision; TARGET is the level's
  * attribute. `flatten` inlines everything below, so that the per-element
@@ -464,15 +415,6 @@ TARGET static void lucid_exp_##S##_##LEVEL(const T *a, T *out, ptrdiff_t n)     
 }
 
 #define LUCID_DEFINE_LEVEL(LEVEL, TARGET)                                        \
-TARGET static double lucid_max_f64_##LEVEL(const double *a, ptrdiff_t n)         \
-{                                                                                \
-    return lucid_max_run_f64(a, n);                                              \
-}                                                                                \
-TARGET static double lucid_sum_exp_f64_##LEVEL(const double *a, ptrdiff_t n,     \
-                                               double scale, double shift)       \
-{                                                                                \
-    return lucid_sum_exp_run_f64(a, n, scale, shift);                            \
-}                                                                                \
 LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                               \
 LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
 static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
@@ -483,7 +425,6 @@ static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                            
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
     lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
     lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \
-    lucid_max_f64_##LEVEL, lucid_sum_exp_f64_##LEVEL,                            \
 };
 
 LUCID_DEFINE_LEVEL(baseline, __attribute__((flatten)))

@@ -3,10 +3,10 @@ cdef extern from "kl_runs.h" nogil:
     ctypedef struct lucid_kl_runs:
         double (*sum_f32)(const float *x, const float *t, Py_ssize_t n, int log_target) noexcept nogil
         double (*sum_f64)(const double *x, const double *t, Py_ssize_t n, int log_target) noexcept nogil
-        void (*none_f32)(const float *x, const float *t, float *out, Py_ssize_t n,
-                         int log_target) noexcept nogil
-        void (*none_f64)(const double *x, const double *t, double *out, Py_ssize_t n,
-                         int log_target) noexcept nogil
+        void (*elementwise_f32)(const float *x, const float *t, float *out, Py_ssize_t n,
+                                int log_target) noexcept nogil
+        void (*elementwise_f64)(const double *x, const double *t, double *out, Py_ssize_t n,
+                                int log_target) noexcept nogil
         void (*grad_f32)(const float *x, const float *t, const float *g, int g_scalar,
                          float *out, Py_ssize_t n, int log_target, int wrt_target) noexcept nogil
         void (*grad_f64)(const double *x, const double *t, const double *g, int g_scalar,

@@ -22,9 +22,10 @@ typedef struct lucid_kl_runs {
     double (*sum_f32)(const float *x, const float *t, ptrdiff_t n, int log_target);
     double (*sum_f64)(const double *x, const double *t, ptrdiff_t n, int log_target);
     /* Per-element losses of a run. */
-    void (*none_f32)(const float *x, const float *t, float *out, ptrdiff_t n, int log_target);
-    void (*none_f64)(const double *x, const double *t, double *out, ptrdiff_t n,
-                     int log_target);
+    void (*elementwise_f32)(const float *x, const float *t, float *out, ptrdiff_t n,
+                            int log_target);
+    void (*elementwise_f64)(const double *x, const double *t, double *out, ptrdiff_t n,
+                            int log_target);
     /* d loss / d x (or d target) times g; g_scalar: g[0] applies to every element. */
     void (*grad_f32)(const float *x, const float *t, const float *g, int g_scalar, float *out,
                      ptrdiff_t n, int log_target, int wrt_target);

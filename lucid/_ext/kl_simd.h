@@ -31,7 +31,7 @@
  *   symbol                         made by                  calls the body
  *   lucid_kl_runs_LEVEL (table)    LUCID_DEFINE_LEVEL       (every entry below)
  *   lucid_sum_S_LEVEL              LUCID_DEFINE_LEVEL_RUNS  lucid_sum_kl[_log_target]_S
- *   lucid_none_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_kl[_log_target]_S
+ *   lucid_elementwise_S_LEVEL      LUCID_DEFINE_LEVEL_RUNS  lucid_map_kl[_log_target]_S
  *   lucid_grad_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_grad_{x,target}[_log_target]_S
  *   lucid_stats_S_LEVEL            LUCID_DEFINE_LEVEL_RUNS  lucid_sum_stats[_log_target]_S
  *   lucid_read_both_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_sum_read_both_S
@@ -374,8 +374,8 @@ TARGET static double lucid_sum_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t n
 {                                                                                \
     return log_target ? lucid_sum_kl_log_target_##S(x, t, n) : lucid_sum_kl_##S(x, t, n); \
 }                                                                                \
-TARGET static void lucid_none_##S##_##LEVEL(const T *x, const T *t, T *out, ptrdiff_t n, \
-                                             int log_target)                     \
+TARGET static void lucid_elementwise_##S##_##LEVEL(const T *x, const T *t, T *out, \
+                                                    ptrdiff_t n, int log_target) \
 {                                                                                \
     if (log_target)                                                              \
         lucid_map_kl_log_target_##S(x, t, out, n);                               \
@@ -419,7 +419,7 @@ LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                              
 LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
 static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
     lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
-    lucid_none_f32_##LEVEL, lucid_none_f64_##LEVEL,                              \
+    lucid_elementwise_f32_##LEVEL, lucid_elementwise_f64_##LEVEL,                \
     lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
     lucid_stats_f32_##LEVEL, lucid_stats_f64_##LEVEL,                            \
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \

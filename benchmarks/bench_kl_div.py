@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 import lucid
-from lucid._ext import _bandwidth, _simd
+from lucid._ext import _probes, _simd
 from lucid.nn.functional import kl_div
 
 try:
@@ -142,7 +142,7 @@ def backward_case(x, t):
 def probe(x, t):
     """Seconds to read both inputs once (the bandwidth probe), median of the repetitions."""
     a, b = x.reshape(-1), t.reshape(-1)
-    return lambda: _bandwidth.read_both_sum(a, b)
+    return lambda: _probes.read_both_sum(a, b)
 
 
 def run(args):

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_kl_div import at_thread_count, machine, set_threads, time_interleaved  # noqa: E402
 
 import lucid  # noqa: E402
-from lucid._ext import _bandwidth  # noqa: E402
+from lucid._ext import _probes  # noqa: E402
 from lucid.metrics import compare_rows, kl_div_per_row  # noqa: E402
 
 try:
@@ -66,7 +66,7 @@ def log_softmax_in_place(a, chunk=256):
 
 def probe(student, teacher):
     a, b = student.reshape(-1), teacher.reshape(-1)
-    return lambda: _bandwidth.read_both_sum(a, b)
+    return lambda: _probes.read_both_sum(a, b)
 
 
 def torch_chunked(student, teacher, chunk=256):

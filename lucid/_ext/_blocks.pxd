@@ -1,5 +1,5 @@
 # How kl_div's kernels (_kl_div.pyx) split their work, shared with the
-# bandwidth probe (_bandwidth.pyx) so that it splits its reads into blocks and
+# bandwidth probe (_probes.pyx) so that it splits its reads into blocks and
 # threads as kl_div's forward sum does. Declarations only: no module behind it.
 
 cdef enum:

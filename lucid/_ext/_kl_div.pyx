@@ -269,8 +269,8 @@ cdef inline real *output_run(const Job *job, Py_ssize_t start, real *scratch) no
     return scratch + 3 * BLOCK if job.out_half else (<real *>job.out) + start
 
 
-cdef void none_block(const lucid_kl_runs *runs, const Job *job, Py_ssize_t k,
-                     real *scratch) noexcept nogil:
+cdef void elementwise_block(const lucid_kl_runs *runs, const Job *job, Py_ssize_t k,
+                            real *scratch) noexcept nogil:
     """Per-element losses of block ``k`` written into the output."""
     cdef Py_ssize_t start = k * BLOCK
     cdef Py_ssize_t n = min(<Py_ssize_t>BLOCK, job.layout.size - start)
@@ -278,9 +278,9 @@ cdef void none_block(const lucid_kl_runs *runs, const Job *job, Py_ssize_t k,
     cdef const real *tp = fetch(&job.t, &job.layout, start, n, scratch + BLOCK)
     cdef real *out = output_run(job, start, scratch)
     if real is float:
-        runs.none_f32(xp, tp, out, n, job.log_target)
+        runs.elementwise_f32(xp, tp, out, n, job.log_target)
     else:
-        runs.none_f64(xp, tp, out, n, job.log_target)
+        runs.elementwise_f64(xp, tp, out, n, job.log_target)
     if job.out_half:
         store(job, start, n, out)
 
@@ -416,14 +416,14 @@ cdef void each_block(const Job *job, bint gradient, real *scratch, int n_threads
                     if gradient:
                         grad_block(runs, job, k, local)
                     else:
-                        none_block(runs, job, k, local)
+                        elementwise_block(runs, job, k, local)
             free(local)
     else:
         for k in range(n_blocks):
             if gradient:
                 grad_block(runs, job, k, scratch)
             else:
-                none_block(runs, job, k, scratch)
+                elementwise_block(runs, job, k, scratch)
 
 
 cdef void each_row(const Job *job, const Rows *rows, real *scratch, int n_threads,
@@ -523,13 +523,13 @@ cdef int run_blocks(Job *job, object out, bint gradient, bint use_double,
     return raise_if_failed(failed)
 
 
-def kl_div_none(tuple shape,         # the loss shape
-                x,                   # IN, broadcasts to shape; float16 as uint16
-                t,                   # IN, broadcasts to shape
-                out,                 # OUT, C-contiguous, shape; compute precision or float16 bits
-                bint log_target,
-                bint use_double,
-                int n_threads):      # from effective_n_threads; 1: no OpenMP region
+def kl_div_elementwise(tuple shape,  # the loss shape
+                       x,            # IN, broadcasts to shape; float16 as uint16
+                       t,            # IN, broadcasts to shape
+                       out,          # OUT, C-contiguous, shape; compute precision or float16 bits
+                       bint log_target,
+                       bint use_double,
+                       int n_threads):  # from effective_n_threads; 1: no OpenMP region
     """Write the per-element losses into ``out``."""
     cdef Job job
     describe(&job, shape, x, t, None, -1)

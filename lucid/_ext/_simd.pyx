@@ -6,7 +6,8 @@ AVX2 + FMA and for AVX-512, from one source. At import the best level the CPU
 supports is chosen, unless the environment variable ``LUCID_SIMD`` asks for a
 lower one (``baseline``, ``avx2`` or ``avx512``), which is how the tests
 check that every level gives the same answers. The other kernel modules call
-through :c:func:`kl_runs`, so the choice is made in exactly one place.
+through :c:func:`kl_runs` (and the benchmarks' and tests' probes, ``_probes``,
+through :c:func:`probe_runs`), so the choice is made in exactly one place.
 
 Levels differ only where the compiler contracts ``a * b + c`` into a fused
 multiply-add (AVX2, AVX-512), which rounds once instead of twice: about 1 ulp
@@ -25,17 +26,24 @@ cdef extern from "kl_simd.h" nogil:
     int LUCID_SIMD_AVX512
     int lucid_cpu_simd_level()
     const lucid_kl_runs *lucid_kl_runs_for(int level)
+    const lucid_probe_runs *lucid_probe_runs_for(int level)
 
 #: The level names, lowest first; ``LUCID_SIMD`` takes one of them.
 SIMD_LEVELS = ("baseline", "avx2", "avx512")
 
 cdef const lucid_kl_runs *_runs = NULL
+cdef const lucid_probe_runs *_probe_runs = NULL
 cdef int _level = 0
 
 
 cdef const lucid_kl_runs *kl_runs() noexcept nogil:
-    """The run loops of the level in use."""
+    """The KL run loops of the level in use."""
     return _runs
+
+
+cdef const lucid_probe_runs *probe_runs() noexcept nogil:
+    """The probes of the level in use (for the benchmarks and tests only)."""
+    return _probe_runs
 
 
 def cpu_simd_level():
@@ -53,7 +61,7 @@ def _set_simd_level(name):
 
     Raises ``ValueError`` for an unknown name or one this CPU cannot run.
     """
-    global _runs, _level
+    global _runs, _probe_runs, _level
     if name not in SIMD_LEVELS:
         raise ValueError(f"SIMD level must be one of {', '.join(SIMD_LEVELS)}; got {name!r}")
     level = SIMD_LEVELS.index(name)
@@ -61,6 +69,7 @@ def _set_simd_level(name):
         raise ValueError(f"this CPU supports SIMD levels up to {cpu_simd_level()!r}, "
                          f"not {name!r}")
     _runs = lucid_kl_runs_for(level)
+    _probe_runs = lucid_probe_runs_for(level)
     _level = level
 
 
@@ -81,28 +90,3 @@ def _level_from_environment():
 
 
 _set_simd_level(_level_from_environment())
-
-
-ctypedef fused floating:
-    float
-    double
-
-
-def _apply_log(const floating[::1] a, floating[::1] out):
-    """``out[:] = log(a)`` with the level in use (for the accuracy tests)."""
-    cdef const lucid_kl_runs *runs = _runs
-    with nogil:
-        if floating is float:
-            runs.log_f32(&a[0], &out[0], a.shape[0])
-        else:
-            runs.log_f64(&a[0], &out[0], a.shape[0])
-
-
-def _apply_exp(const floating[::1] a, floating[::1] out):
-    """``out[:] = exp(a)`` with the level in use (for the accuracy tests)."""
-    cdef const lucid_kl_runs *runs = _runs
-    with nogil:
-        if floating is float:
-            runs.exp_f32(&a[0], &out[0], a.shape[0])
-        else:
-            runs.exp_f64(&a[0], &out[0], a.shape[0])

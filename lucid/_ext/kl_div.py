@@ -62,8 +62,9 @@ def kl_div_elementwise(x, target, log_target):
     shape = _loss_shape(x, target)
     out = np.empty(shape, dtype=output_dtype(x.dtype, target.dtype))
     if out.size:
-        _kl_div.kl_div_none(tuple(shape), _kernel_view(x), _kernel_view(target), _kernel_view(out),
-                            log_target, _uses_double(x, target), _n_threads(shape))
+        _kl_div.kl_div_elementwise(tuple(shape), _kernel_view(x), _kernel_view(target),
+                                   _kernel_view(out), log_target, _uses_double(x, target),
+                                   _n_threads(shape))
     return out
 
 

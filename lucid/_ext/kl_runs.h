@@ -1,9 +1,11 @@
-/* The table of run loops one SIMD level provides (kl_simd.h fills it in).
+/* The table of KL run loops one SIMD level provides (kl_simd.h fills it in).
  *
  * A run is a contiguous stretch of elements in the compute precision; the
- * Cython block loops (_kl_div.pyx) call a run per row of a block. This header
- * only declares the table so that modules which call through it do not
- * compile the loops themselves: only _simd.pyx includes kl_simd.h.
+ * Cython block loops (_kl_div.pyx), the table's one user, call a run per
+ * block. This header only declares the table so that modules which call
+ * through it do not compile the loops themselves: only _simd.pyx includes
+ * kl_simd.h. The loops the benchmarks and tests call, and nothing else, have
+ * their own table (probe_runs.h).
  */
 #ifndef LUCID_KL_RUNS_H
 #define LUCID_KL_RUNS_H
@@ -22,9 +24,10 @@ typedef struct lucid_kl_runs {
     double (*sum_f32)(const float *x, const float *t, ptrdiff_t n, int log_target);
     double (*sum_f64)(const double *x, const double *t, ptrdiff_t n, int log_target);
     /* Per-element losses of a run. */
-    void (*none_f32)(const float *x, const float *t, float *out, ptrdiff_t n, int log_target);
-    void (*none_f64)(const double *x, const double *t, double *out, ptrdiff_t n,
-                     int log_target);
+    void (*elementwise_f32)(const float *x, const float *t, float *out, ptrdiff_t n,
+                            int log_target);
+    void (*elementwise_f64)(const double *x, const double *t, double *out, ptrdiff_t n,
+                            int log_target);
     /* d loss / d x (or d target) times g; g_scalar: g[0] applies to every element. */
     void (*grad_f32)(const float *x, const float *t, const float *g, int g_scalar, float *out,
                      ptrdiff_t n, int log_target, int wrt_target);
@@ -36,19 +39,6 @@ typedef struct lucid_kl_runs {
                         double *sums);
     double (*stats_f64)(const double *x, const double *t, ptrdiff_t n, int log_target,
                         double *sums);
-    /* Sum of a + b over a run: reads both inputs and nothing else (the
-     * bandwidth probe the benchmarks compare kl_div with). */
-    double (*read_both_f32)(const float *a, const float *b, ptrdiff_t n);
-    double (*read_both_f64)(const double *a, const double *b, ptrdiff_t n);
-    /* log or exp of a run, for the accuracy sweeps of the tests. */
-    void (*log_f32)(const float *a, float *out, ptrdiff_t n);
-    void (*exp_f32)(const float *a, float *out, ptrdiff_t n);
-    void (*log_f64)(const double *a, double *out, ptrdiff_t n);
-    void (*exp_f64)(const double *a, double *out, ptrdiff_t n);
-    /* Row statistics for the per-row kernel: the largest value (NaNs
-     * skipped, -inf if none), and the sum of exp(a * scale - shift). */
-    double (*max_f64)(const double *a, ptrdiff_t n);
-    double (*sum_exp_f64)(const double *a, ptrdiff_t n, double scale, double shift);
 } lucid_kl_runs;
 
 #endif /* LUCID_KL_RUNS_H */

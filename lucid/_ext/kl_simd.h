@@ -1,11 +1,12 @@
-/* The run loops of kl_runs.h, compiled once per SIMD level, and the choice
- * of level at run time.
+/* The KL run loops of kl_runs.h and the probes of probe_runs.h (for the
+ * benchmarks and tests only), compiled once per SIMD level, and the choice of
+ * level at run time.
  *
  * The loops are written once, as always-inline bodies over the per-element
  * functions of kl_math.h. Each level wraps them in functions carrying a gcc /
  * clang `target` attribute, so one portable build (no -march=native) holds
- * baseline, AVX2 and AVX-512 machine code, and _simd.pyx picks one table at
- * import from what the CPU supports (or what LUCID_SIMD asks for).
+ * baseline, AVX2 and AVX-512 machine code, and _simd.pyx picks a level's
+ * tables at import from what the CPU supports (or what LUCID_SIMD asks for).
  *
  * Sums: a run is summed in LUCID_LANES double lanes, element i going to lane
  * i % LUCID_LANES. Two float losses of a lane (elements i and i + 16) are
@@ -24,30 +25,29 @@
  */
 
 /* Where each generated symbol comes from. S is f32 (float) or f64 (double);
- * LEVEL is baseline, avx2 or avx512. Entry points (the lucid_kl_runs table
- * of kl_runs.h, one per LEVEL) are thin dispatchers; the loop is in the body
- * they call, and the per-element math in kl_math.h.
+ * LEVEL is baseline, avx2 or avx512, and LUCID_DEFINE_LEVEL(LEVEL, ...) makes
+ * both tables of a level. Entry points (in the lucid_kl_runs table of
+ * kl_runs.h and the lucid_probe_runs table of probe_runs.h) are thin
+ * dispatchers; the loop is in the body they call, and the per-element math in
+ * kl_math.h (log_exp.h for the probes' log and exp).
  *
- *   symbol                         made by                  calls the body
- *   lucid_kl_runs_LEVEL (table)    LUCID_DEFINE_LEVEL       (every entry below)
- *   lucid_sum_S_LEVEL              LUCID_DEFINE_LEVEL_RUNS  lucid_sum_kl[_log_target]_S
- *   lucid_none_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_kl[_log_target]_S
- *   lucid_grad_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS  lucid_map_grad_{x,target}[_log_target]_S
- *   lucid_stats_S_LEVEL            LUCID_DEFINE_LEVEL_RUNS  lucid_sum_stats[_log_target]_S
- *   lucid_read_both_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_sum_read_both_S
- *   lucid_{log,exp}_S_LEVEL        LUCID_DEFINE_LEVEL_RUNS  lucid_map_{log,exp}_S
- *   lucid_max_f64_LEVEL            LUCID_DEFINE_LEVEL       lucid_max_run_f64
- *   lucid_sum_exp_f64_LEVEL        LUCID_DEFINE_LEVEL       lucid_sum_exp_run_f64
+ *   symbol                          made by                    calls the body
+ *   lucid_kl_runs_LEVEL (table)     LUCID_DEFINE_KL_TABLE      (the entries below)
+ *   lucid_sum_S_LEVEL               LUCID_DEFINE_LEVEL_RUNS    lucid_sum_kl[_log_target]_S
+ *   lucid_elementwise_S_LEVEL       LUCID_DEFINE_LEVEL_RUNS    lucid_map_kl[_log_target]_S
+ *   lucid_grad_S_LEVEL              LUCID_DEFINE_LEVEL_RUNS    lucid_map_grad_{x,target}[_log_target]_S
+ *   lucid_stats_S_LEVEL             LUCID_DEFINE_LEVEL_RUNS    lucid_sum_stats[_log_target]_S
+ *   lucid_probe_runs_LEVEL (table)  LUCID_DEFINE_PROBE_TABLE   (the entries below)
+ *   lucid_read_both_S_LEVEL         LUCID_DEFINE_LEVEL_PROBES  lucid_sum_read_both_S
+ *   lucid_{log,exp}_S_LEVEL         LUCID_DEFINE_LEVEL_PROBES  lucid_map_{log,exp}_S
  *
- *   body (always inline)                       made by (in LUCID_DEFINE_BODIES)
- *   lucid_sum_kl[_log_target]_S                LUCID_DEFINE_SUM
- *   lucid_sum_read_both_S                      LUCID_DEFINE_SUM
- *   lucid_sum_stats[_log_target]_S             LUCID_DEFINE_SUM_STATS
- *   lucid_map_kl[_log_target]_S                LUCID_DEFINE_MAP2
- *   lucid_map_{log,exp}_S                      LUCID_DEFINE_MAP1
- *   lucid_map_grad_{x,target}[_log_target]_S   LUCID_DEFINE_GRAD
- *   lucid_max_run_f64                          LUCID_DEFINE_MAX (not per S)
- *   lucid_sum_exp_run_f64                      LUCID_DEFINE_SUM_EXP (not per S)
+ *   body (always inline)                       made by
+ *   lucid_sum_kl[_log_target]_S                LUCID_DEFINE_SUM        in LUCID_DEFINE_BODIES
+ *   lucid_sum_stats[_log_target]_S             LUCID_DEFINE_SUM_STATS  in LUCID_DEFINE_BODIES
+ *   lucid_map_kl[_log_target]_S                LUCID_DEFINE_MAP2       in LUCID_DEFINE_BODIES
+ *   lucid_map_grad_{x,target}[_log_target]_S   LUCID_DEFINE_GRAD       in LUCID_DEFINE_BODIES
+ *   lucid_sum_read_both_S                      LUCID_DEFINE_SUM        in LUCID_DEFINE_PROBE_BODIES
+ *   lucid_map_{log,exp}_S                      LUCID_DEFINE_MAP1       in LUCID_DEFINE_PROBE_BODIES
  *
  * So the loop summing float32 losses is LUCID_DEFINE_SUM (with its helpers
  * LUCID_SUM_GROUP and LUCID_FOR_GROUP_PAIRS), instantiated as lucid_sum_kl_f32.
@@ -59,6 +59,7 @@
 
 #include "kl_math.h"
 #include "kl_runs.h"
+#include "probe_runs.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_X86_DISPATCH 1
@@ -79,12 +80,6 @@
 #define LUCID_PREFETCH_AHEAD 1024
 
 #define LUCID_INLINE static inline __attribute__((always_inline))
-
-static inline float lucid_sum_pair_f32(float a, float b) { return a + b; }
-static inline double lucid_sum_pair_f64(double a, double b) { return a + b; }
-/* The guard of a loop without special values (the bandwidth probe): never
- * trips, and the compiler removes it. */
-static inline int32_t lucid_guard_key_none(double b) { (void)b; return 0; }
 
 /* Fast and full paths. Special values (a zero, subnormal, infinite, negative
  * or NaN target) are rare, but deciding them for every element costs a
@@ -316,55 +311,6 @@ LUCID_INLINE void NAME(const T *restrict a, const T *restrict b, T *restrict out
         out[i] = ELEM(a[i], b[i]);                                               \
 }
 
-/* NAME(a, out, n): out[i] = ELEM(a[i]). */
-#define LUCID_DEFINE_MAP1(NAME, T, ELEM)                                         \
-LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)        \
-{                                                                                \
-    LUCID_FOR_PREFETCHED(i, n, a, a, out[i] = ELEM(a[i]));                       \
-}
-
-/* NAME(a, n): the largest a[i], NaNs skipped (a NaN never compares greater),
- * -inf for an empty run or one of NaNs only. Lanes as in the sums; a maximum
- * does not depend on the order, so neither on the level. */
-#define LUCID_DEFINE_MAX(NAME, T)                                                \
-LUCID_INLINE T NAME(const T *restrict a, ptrdiff_t n)                            \
-{                                                                                \
-    T lanes[LUCID_LANES], top = -(T)INFINITY;                                    \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        lanes[lane] = -(T)INFINITY;                                              \
-    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_LANES; lane++)                               \
-            lanes[lane] = a[i + lane] > lanes[lane] ? a[i + lane] : lanes[lane]; \
-    }                                                                            \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        top = lanes[lane] > top ? lanes[lane] : top;                             \
-    for (; i < n; i++)                                                           \
-        top = a[i] > top ? a[i] : top;                                           \
-    return top;                                                                  \
-}
-
-/* NAME(a, n, scale, shift): the sum of EXP(a[i] * scale - shift) in the fixed
- * lane order of the sums (the log-sum-exp of a row of logits). */
-#define LUCID_DEFINE_SUM_EXP(NAME, T, EXP)                                       \
-LUCID_INLINE double NAME(const T *restrict a, ptrdiff_t n, T scale, T shift)     \
-{                                                                                \
-    T lanes[LUCID_LANES] = {0};                                                  \
-    double total = 0.0;                                                          \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (; i + LUCID_LANES <= n; i += LUCID_LANES) {                             \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_LANES; lane++)                               \
-            lanes[lane] += EXP(a[i + lane] * scale - shift);                     \
-    }                                                                            \
-    for (lane = 0; lane < LUCID_LANES; lane++)                                   \
-        total += lanes[lane];                                                    \
-    for (; i < n; i++)                                                           \
-        total += EXP(a[i] * scale - shift);                                      \
-    return total;                                                                \
-}
-
 /* NAME(a, b, g, g_scalar, out, n): out[i] = ELEM(a[i], b[i], g[i]), or with
  * g[0] for every i when g_scalar (a reduction's upstream gradient), which
  * saves reading, or gathering, a broadcast array. */
@@ -393,15 +339,11 @@ LUCID_DEFINE_SUM_STATS(lucid_sum_stats_log_target_##S, T, lucid_kl_elem_log_targ
                        lucid_kl_elem_ordinary_log_target_##S, KEY_T,             \
                        lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S, \
                        lucid_exp_check_##S, lucid_exp_check_##S)                 \
-LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S, lucid_sum_pair_##S, \
-                 int32_t, lucid_guard_key_none, 0)                               \
 LUCID_DEFINE_MAP2(lucid_map_kl_##S, T, lucid_kl_elem_##S, lucid_kl_elem_ordinary_##S, \
                   KEY_T, lucid_guard_key_target_##S, LUCID_GUARD_TARGET_##S)     \
 LUCID_DEFINE_MAP2(lucid_map_kl_log_target_##S, T, lucid_kl_elem_log_target_##S,  \
                   lucid_kl_elem_ordinary_log_target_##S,                         \
                   KEY_T, lucid_guard_key_log_target_##S, LUCID_GUARD_LOG_TARGET_##S) \
-LUCID_DEFINE_MAP1(lucid_map_log_##S, T, lucid_log_##S)                           \
-LUCID_DEFINE_MAP1(lucid_map_exp_##S, T, lucid_exp_##S)                           \
 LUCID_DEFINE_GRAD(lucid_map_grad_x_##S, T, lucid_kl_grad_x_elem_##S)             \
 LUCID_DEFINE_GRAD(lucid_map_grad_x_log_target_##S, T, lucid_kl_grad_x_elem_log_target_##S) \
 LUCID_DEFINE_GRAD(lucid_map_grad_target_##S, T, lucid_kl_grad_target_elem_##S)   \
@@ -410,11 +352,8 @@ LUCID_DEFINE_GRAD(lucid_map_grad_target_log_target_##S, T,                      
 
 LUCID_DEFINE_BODIES(float, f32, int32_t)
 LUCID_DEFINE_BODIES(double, f64, int64_t)
-/* Row statistics for the per-row kernel (_rowwise.pyx), which computes in double. */
-LUCID_DEFINE_MAX(lucid_max_run_f64, double)
-LUCID_DEFINE_SUM_EXP(lucid_sum_exp_run_f64, double, lucid_exp_f64)
 
-/* The entry points of one level and precision; TARGET is the level's
+/* The KL entry points of one level and precision; TARGET is the level's
  * attribute. `flatten` inlines everything below, so that the per-element
  * math is compiled, and vectorised, for the level's instruction set. */
 #define LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, T, S)                             \
@@ -423,8 +362,8 @@ TARGET static double lucid_sum_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t n
 {                                                                                \
     return log_target ? lucid_sum_kl_log_target_##S(x, t, n) : lucid_sum_kl_##S(x, t, n); \
 }                                                                                \
-TARGET static void lucid_none_##S##_##LEVEL(const T *x, const T *t, T *out, ptrdiff_t n, \
-                                             int log_target)                     \
+TARGET static void lucid_elementwise_##S##_##LEVEL(const T *x, const T *t, T *out, \
+                                                    ptrdiff_t n, int log_target) \
 {                                                                                \
     if (log_target)                                                              \
         lucid_map_kl_log_target_##S(x, t, out, n);                               \
@@ -449,7 +388,53 @@ TARGET static double lucid_stats_##S##_##LEVEL(const T *x, const T *t, ptrdiff_t
 {                                                                                \
     return log_target ? lucid_sum_stats_log_target_##S(x, t, n, sums)            \
                       : lucid_sum_stats_##S(x, t, n, sums);                      \
-}                                                                                \
+}
+
+/* The KL table of one level (kl_runs.h). */
+#define LUCID_DEFINE_KL_TABLE(LEVEL, TARGET)                                     \
+LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                               \
+LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
+static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
+    lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
+    lucid_elementwise_f32_##LEVEL, lucid_elementwise_f64_##LEVEL,                \
+    lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
+    lucid_stats_f32_##LEVEL, lucid_stats_f64_##LEVEL,                            \
+};
+
+/* ---- Probes (probe_runs.h): for the benchmarks and the tests only. ----
+ *
+ * No computation of lucid goes through this section. The bandwidth probe,
+ * read_both, sums a + b with the loop of kl_div's sums (LUCID_DEFINE_SUM), so
+ * it reads both inputs as kl_div does and does no other work; a + b needs no
+ * full path for special values, so its guard never trips. The test hooks, log and exp, map
+ * log_exp.h's functions over a run for the accuracy sweeps. Both are built
+ * per level, like the KL runs, so that they measure or check each level's
+ * code. */
+
+static inline float lucid_sum_pair_f32(float a, float b) { return a + b; }
+static inline double lucid_sum_pair_f64(double a, double b) { return a + b; }
+/* The guard key of a loop without special values: never trips, and the
+ * compiler removes it. */
+static inline int32_t lucid_guard_key_never_trips(double b) { (void)b; return 0; }
+
+/* NAME(a, out, n): out[i] = ELEM(a[i]). */
+#define LUCID_DEFINE_MAP1(NAME, T, ELEM)                                         \
+LUCID_INLINE void NAME(const T *restrict a, T *restrict out, ptrdiff_t n)        \
+{                                                                                \
+    LUCID_FOR_PREFETCHED(i, n, a, a, out[i] = ELEM(a[i]));                       \
+}
+
+#define LUCID_DEFINE_PROBE_BODIES(T, S)                                          \
+LUCID_DEFINE_SUM(lucid_sum_read_both_##S, T, lucid_sum_pair_##S, lucid_sum_pair_##S, \
+                 int32_t, lucid_guard_key_never_trips, 0)                        \
+LUCID_DEFINE_MAP1(lucid_map_log_##S, T, lucid_log_##S)                           \
+LUCID_DEFINE_MAP1(lucid_map_exp_##S, T, lucid_exp_##S)
+
+LUCID_DEFINE_PROBE_BODIES(float, f32)
+LUCID_DEFINE_PROBE_BODIES(double, f64)
+
+/* The probe entry points of one level and precision, as LUCID_DEFINE_LEVEL_RUNS. */
+#define LUCID_DEFINE_LEVEL_PROBES(LEVEL, TARGET, T, S)                           \
 TARGET static double lucid_read_both_##S##_##LEVEL(const T *a, const T *b, ptrdiff_t n) \
 {                                                                                \
     return lucid_sum_read_both_##S(a, b, n);                                     \
@@ -463,28 +448,22 @@ TARGET static void lucid_exp_##S##_##LEVEL(const T *a, T *out, ptrdiff_t n)     
     lucid_map_exp_##S(a, out, n);                                                \
 }
 
-#define LUCID_DEFINE_LEVEL(LEVEL, TARGET)                                        \
-TARGET static double lucid_max_f64_##LEVEL(const double *a, ptrdiff_t n)         \
-{                                                                                \
-    return lucid_max_run_f64(a, n);                                              \
-}                                                                                \
-TARGET static double lucid_sum_exp_f64_##LEVEL(const double *a, ptrdiff_t n,     \
-                                               double scale, double shift)       \
-{                                                                                \
-    return lucid_sum_exp_run_f64(a, n, scale, shift);                            \
-}                                                                                \
-LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, float, f32)                               \
-LUCID_DEFINE_LEVEL_RUNS(LEVEL, TARGET, double, f64)                              \
-static const lucid_kl_runs lucid_kl_runs_##LEVEL = {                             \
-    lucid_sum_f32_##LEVEL, lucid_sum_f64_##LEVEL,                                \
-    lucid_none_f32_##LEVEL, lucid_none_f64_##LEVEL,                              \
-    lucid_grad_f32_##LEVEL, lucid_grad_f64_##LEVEL,                              \
-    lucid_stats_f32_##LEVEL, lucid_stats_f64_##LEVEL,                            \
+/* The probe table of one level (probe_runs.h). */
+#define LUCID_DEFINE_PROBE_TABLE(LEVEL, TARGET)                                  \
+LUCID_DEFINE_LEVEL_PROBES(LEVEL, TARGET, float, f32)                             \
+LUCID_DEFINE_LEVEL_PROBES(LEVEL, TARGET, double, f64)                            \
+static const lucid_probe_runs lucid_probe_runs_##LEVEL = {                       \
     lucid_read_both_f32_##LEVEL, lucid_read_both_f64_##LEVEL,                    \
     lucid_log_f32_##LEVEL, lucid_exp_f32_##LEVEL,                                \
     lucid_log_f64_##LEVEL, lucid_exp_f64_##LEVEL,                                \
-    lucid_max_f64_##LEVEL, lucid_sum_exp_f64_##LEVEL,                            \
 };
+
+/* ---- End of the probes. ---- */
+
+/* Both tables of one level. */
+#define LUCID_DEFINE_LEVEL(LEVEL, TARGET)                                        \
+LUCID_DEFINE_KL_TABLE(LEVEL, TARGET)                                             \
+LUCID_DEFINE_PROBE_TABLE(LEVEL, TARGET)
 
 LUCID_DEFINE_LEVEL(baseline, __attribute__((flatten)))
 
@@ -514,7 +493,7 @@ static int lucid_cpu_simd_level(void)
     return LUCID_SIMD_BASELINE;
 }
 
-/* The table of a level; without x86 dispatch every level runs the baseline
+/* The KL table of a level; without x86 dispatch every level runs the baseline
  * (lucid_cpu_simd_level never offers another there). */
 static const lucid_kl_runs *lucid_kl_runs_for(int level)
 {
@@ -526,6 +505,19 @@ static const lucid_kl_runs *lucid_kl_runs_for(int level)
 #endif
     (void)level;
     return &lucid_kl_runs_baseline;
+}
+
+/* The probe table of a level (for the benchmarks and tests only), as above. */
+static const lucid_probe_runs *lucid_probe_runs_for(int level)
+{
+#if LUCID_X86_DISPATCH
+    if (level == LUCID_SIMD_AVX512)
+        return &lucid_probe_runs_avx512;
+    if (level == LUCID_SIMD_AVX2)
+        return &lucid_probe_runs_avx2;
+#endif
+    (void)level;
+    return &lucid_probe_runs_baseline;
 }
 
 #endif /* LUCID_KL_SIMD_H */

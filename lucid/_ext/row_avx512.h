@@ -12,11 +12,9 @@
  * - the block's minimum (one vminps) says whether any exponential's argument
  *   can fall below LUCID_ROW_FAST_EXP_MIN or is -inf: only then does a block
  *   run the variant with the clamps and selects;
- * - the exponential is table-driven: exp(c) = 2**(k/16) * 2**m * p(r), the 16
- *   table entries held in two registers and picked by one vpermt2pd, and
- *   p a degree-4 polynomial on |r| <= log(2)/32 (relative error 2.5e-12, the
- *   generic narrow exponential's is 6e-11; the accuracy argument of
- *   row_kernel.h needs ~1e-9).
+ * - the exponential is exp_avx512.h's table-driven one (relative error
+ *   2.5e-12, the generic narrow exponential's is 6e-11; the accuracy
+ *   argument of row_kernel.h needs ~1e-9), about ten operations for 8.
  * A NaN in either row still reaches the sums (NaN propagates through the
  * exponential's arithmetic; the comparisons are written so that it is never
  * selected away), and +inf logits give inf - inf = NaN as in the generic
@@ -29,83 +27,17 @@
 #ifndef LUCID_ROW_AVX512_H
 #define LUCID_ROW_AVX512_H
 
-#include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define LUCID_ROW_AVX512_FN static inline __attribute__((target(LUCID_ROW_AVX512_TARGET)))
+#include "exp_avx512.h"
 
-/* Arguments at or above this take the exponential without a clamp (its
- * result is then normal); below it the weight is 0 (under 1e-304 of the
- * row's largest, which is 1). */
-#define LUCID_ROW_FAST_EXP_MIN (-700.0)
-/* Log-probabilities above this take the careful path (exp would overflow
- * the table's exponent arithmetic). */
-#define LUCID_ROW_FAST_EXP_MAX 700.0
-
-/* 2**(k/16) for k = 0..15, as bits with k << 48 taken off: adding the
- * reduction's integer shifted up by 48 bits (16 m + k, m the power of two)
- * then gives the bits of 2**m * 2**(k/16) (glibc's exp uses the same trick). */
-#define LUCID_ROW_EXP_TABLE_BITS(k, value) ((int64_t)(value) - ((int64_t)(k) << 48))
-static const int64_t lucid_row_exp_table[16] = {
-    LUCID_ROW_EXP_TABLE_BITS(0, 0x3ff0000000000000), LUCID_ROW_EXP_TABLE_BITS(1, 0x3ff0b5586cf9890f),
-    LUCID_ROW_EXP_TABLE_BITS(2, 0x3ff172b83c7d517b), LUCID_ROW_EXP_TABLE_BITS(3, 0x3ff2387a6e756238),
-    LUCID_ROW_EXP_TABLE_BITS(4, 0x3ff306fe0a31b715), LUCID_ROW_EXP_TABLE_BITS(5, 0x3ff3dea64c123422),
-    LUCID_ROW_EXP_TABLE_BITS(6, 0x3ff4bfdad5362a27), LUCID_ROW_EXP_TABLE_BITS(7, 0x3ff5ab07dd485429),
-    LUCID_ROW_EXP_TABLE_BITS(8, 0x3ff6a09e667f3bcd), LUCID_ROW_EXP_TABLE_BITS(9, 0x3ff7a11473eb0187),
-    LUCID_ROW_EXP_TABLE_BITS(10, 0x3ff8ace5422aa0db), LUCID_ROW_EXP_TABLE_BITS(11, 0x3ff9c49182a3f090),
-    LUCID_ROW_EXP_TABLE_BITS(12, 0x3ffae89f995ad3ad), LUCID_ROW_EXP_TABLE_BITS(13, 0x3ffc199bdd85529c),
-    LUCID_ROW_EXP_TABLE_BITS(14, 0x3ffd5818dcfba487), LUCID_ROW_EXP_TABLE_BITS(15, 0x3ffea4afa2a490da),
-};
-
-typedef struct {
-    __m512i table_lo, table_hi;
-} lucid_row_exp16;
-
-LUCID_ROW_AVX512_FN lucid_row_exp16 lucid_row_exp16_load(void)
-{
-    lucid_row_exp16 e;
-    e.table_lo = _mm512_loadu_si512((const void *)lucid_row_exp_table);
-    e.table_hi = _mm512_loadu_si512((const void *)(lucid_row_exp_table + 8));
-    return e;
-}
-
-/* exp(c) for c in [LUCID_ROW_FAST_EXP_MIN, LUCID_ROW_FAST_EXP_MAX]; a NaN c
- * gives NaN. c = (16 m + k) log(2) / 16 + r, |r| <= log(2) / 32. */
-LUCID_ROW_AVX512_FN __m512d lucid_row_exp16_core(const lucid_row_exp16 *e, __m512d c)
-{
-    const __m512d ROUND = _mm512_set1_pd(0x1.8p52);
-    __m512d shifted = _mm512_fmadd_pd(c, _mm512_set1_pd(0x1.71547652b82fep4), ROUND);
-    __m512d n = _mm512_sub_pd(shifted, ROUND);
-    /* One rounding (fused); log(2) / 16's own rounding error times |n| <
-     * 2**14 moves r by under 1e-13, a relative error of 1e-13 in the result. */
-    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(0x1.62e42fefa39efp-5), c);
-    __m512i bits = _mm512_castpd_si512(shifted);
-    __m512i scale = _mm512_add_epi64(_mm512_permutex2var_epi64(e->table_lo, bits, e->table_hi),
-                                     _mm512_slli_epi64(bits, 48));
-    /* p(r) = 1 + r + r**2 q(r): minimax for the relative error on |r| <= log(2)/32. */
-    __m512d q = _mm512_fmadd_pd(_mm512_set1_pd(0x1.555449919527bp-5), r,
-                                _mm512_set1_pd(0x1.5557e423d8f00p-3));
-    q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.00000003a6ab4p-1));
-    q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.fffffffb1af64p-1));
-    __m512d t = _mm512_castsi512_pd(scale);
-    return _mm512_fmadd_pd(_mm512_mul_pd(t, r), q, t);
-}
-
-/* The same for any c: 0 below LUCID_ROW_FAST_EXP_MIN (-inf included), +inf
- * above LUCID_ROW_FAST_EXP_MAX, NaN for NaN. */
-LUCID_ROW_AVX512_FN __m512d lucid_row_exp16_clamped(const lucid_row_exp16 *e, __m512d c)
-{
-    /* max/min return their second operand when either is NaN: c's NaN stays. */
-    __m512d inside = _mm512_min_pd(_mm512_set1_pd(LUCID_ROW_FAST_EXP_MAX),
-                                   _mm512_max_pd(_mm512_set1_pd(LUCID_ROW_FAST_EXP_MIN), c));
-    __m512d v = lucid_row_exp16_core(e, inside);
-    v = _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(c, _mm512_set1_pd(LUCID_ROW_FAST_EXP_MIN),
-                                                 _CMP_LT_OQ), _mm512_setzero_pd());
-    return _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(c, _mm512_set1_pd(LUCID_ROW_FAST_EXP_MAX),
-                                                    _CMP_GT_OQ),
-                              _mm512_set1_pd(INFINITY));
-}
+#define LUCID_ROW_AVX512_FN LUCID_AVX512_FN
+/* Arguments at or above this take the exponential without a clamp; see
+ * exp_avx512.h. Log-probabilities above LUCID_ROW_FAST_EXP_MAX take the
+ * careful path. */
+#define LUCID_ROW_FAST_EXP_MIN LUCID_EXP16_MIN
+#define LUCID_ROW_FAST_EXP_MAX LUCID_EXP16_MAX
 
 /* 8 float32 values at j (fewer at the end of a block: `valid` lanes, the
  * others 0) widened to double. */
@@ -199,8 +131,8 @@ LUCID_ROW_AVX512_FN double lucid_row_fold2(const __m512d *a)
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(t, J, valid);                                \
         __m512d c = _mm512_fmsub_pd(v, s, shift);                                \
-        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_row_exp16_clamped(&e, c) \
-                                                     : lucid_row_exp16_core(&e, c)); \
+        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_exp16_clamped(&e, c) \
+                                                     : lucid_exp16_core(&e, c)); \
         __m512d diff = _mm512_maskz_sub_pd(valid, v, o);                         \
         if (CLAMP)                                                               \
             diff = _mm512_mask_mov_pd(diff, _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ), zero); \
@@ -214,7 +146,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
                                                          double origin, int clamp,
                                                          double *restrict w, double *restrict d)
 {
-    const lucid_row_exp16 e = lucid_row_exp16_load();
+    const lucid_exp16 e = lucid_exp16_load();
     const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(shift_scaled);
     const __m512d o = _mm512_set1_pd(origin), zero = _mm512_setzero_pd();
     __m512d acc[2] = {zero, zero};
@@ -230,7 +162,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(s_row, J, valid);                            \
         __m512d c = _mm512_fmsub_pd(v, s, shift);                                \
-        __m512d x = (CLAMP) ? lucid_row_exp16_clamped(&e, c) : lucid_row_exp16_core(&e, c); \
+        __m512d x = (CLAMP) ? lucid_exp16_clamped(&e, c) : lucid_exp16_core(&e, c); \
         __m512d weight = _mm512_loadu_pd(w + (J));                               \
         __m512d diff = _mm512_sub_pd(_mm512_loadu_pd(d + (J)), _mm512_sub_pd(v, o)); \
         sums[H] = _mm512_mask_add_pd(sums[H], valid, sums[H], x);                \
@@ -248,7 +180,7 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
                                                          const double *restrict d,
                                                          double *total)
 {
-    const lucid_row_exp16 e = lucid_row_exp16_load();
+    const lucid_exp16 e = lucid_exp16_load();
     const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(shift_scaled);
     const __m512d o = _mm512_set1_pd(origin), zero = _mm512_setzero_pd();
     __m512d sums[2] = {zero, zero}, terms[2] = {zero, zero};
@@ -264,8 +196,8 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
     do {                                                                         \
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(t, J, valid);                                \
-        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_row_exp16_clamped(&e, v) \
-                                                     : lucid_row_exp16_core(&e, v)); \
+        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_exp16_clamped(&e, v) \
+                                                     : lucid_exp16_core(&e, v)); \
         _mm512_storeu_pd(w + (J), x);                                            \
         _mm512_storeu_pd(d + (J), v);                                            \
         acc[H] = _mm512_add_pd(acc[H], x);                                       \
@@ -275,7 +207,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_log_probs_f32(const float *t, ptrdi
                                                             int clamp, double *restrict w,
                                                             double *restrict d)
 {
-    const lucid_row_exp16 e = lucid_row_exp16_load();
+    const lucid_exp16 e = lucid_exp16_load();
     __m512d acc[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
     LUCID_ROW_FAST_LOOPS(LUCID_ROW_TEACHER_LOG_PROBS_STEP);
     return lucid_row_fold2(acc);

@@ -49,12 +49,6 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_ROW_X86_DISPATCH 1
-#if defined(__clang__)
-#define LUCID_ROW_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
-#else
-#define LUCID_ROW_AVX512_TARGET \
-    "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
-#endif
 #include "row_avx512.h"
 #else
 #define LUCID_ROW_X86_DISPATCH 0
@@ -412,7 +406,7 @@ TARGET static void lucid_row_compare_##LEVEL(const lucid_row_job *job, ptrdiff_t
 LUCID_ROW_DEFINE_LEVEL(baseline, __attribute__((flatten)), 0)
 #if LUCID_ROW_X86_DISPATCH
 LUCID_ROW_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))), 0)
-LUCID_ROW_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_ROW_AVX512_TARGET))), 1)
+LUCID_ROW_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))), 1)
 #endif
 
 typedef void (*lucid_row_compare_fn)(const lucid_row_job *, ptrdiff_t, char *);

@@ -16,6 +16,10 @@
  * order at the end: gcc vectorises them without reordering any addition
  * (no -ffast-math), so a row's result is the same for any thread count.
  * Special values are decided by explicit comparisons (log_exp.h).
+ *
+ * The AVX-512 level replaces two float32 runs, the sums pass and the
+ * difference-form gradient, with distill_avx512.h's loops (a table-driven
+ * exponential, about half the operations); everything else is generic.
  */
 #ifndef LUCID_DISTILL_RUNS_H
 #define LUCID_DISTILL_RUNS_H
@@ -330,51 +334,80 @@ typedef struct lucid_distill_runs {
                      double *out, ptrdiff_t n, const lucid_grad_params *params);
 } lucid_distill_runs;
 
+/* A level's runs; the AVX-512 level replaces its float32 sums run, which
+ * then goes unused. */
+#define LUCID_DISTILL_MAYBE_UNUSED __attribute__((unused))
 #define LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, T, S)                 \
-TARGET static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)    \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)    \
 {                                                                                \
     return lucid_distill_max_##S(a, n);                                          \
 }                                                                                \
-TARGET static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
         double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
         int divergence, double *exp_s, lucid_row_sums *out)                      \
 {                                                                                \
     lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence, \
                            exp_s, out);                                          \
 }                                                                                \
-TARGET static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
         double inv_t, lucid_row_side student, lucid_row_side teacher, double beta, \
         double *kl_p_m, double *kl_q_m)                                          \
 {                                                                                \
     lucid_distill_jsd_##S(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m); \
 }                                                                                \
-TARGET static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other,  \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other,  \
         const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *params) \
 {                                                                                \
     lucid_distill_grad_##S(own, other, own_exp, out, n, params);                 \
 }
 
-#define LUCID_DISTILL_DEFINE_LEVEL(LEVEL, TARGET)                                 \
-LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                  \
-LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)                 \
+/* A level's table; SUMS_F32 and GRAD_F32 name its float32 sums and gradient
+ * runs (the AVX-512 level has its own, distill_avx512.h). */
+#define LUCID_DISTILL_TABLE(LEVEL, SUMS_F32, GRAD_F32)                           \
 static const lucid_distill_runs lucid_distill_runs_##LEVEL = {                   \
     lucid_distill_max_f32_##LEVEL, lucid_distill_max_f64_##LEVEL,                \
-    lucid_distill_sums_f32_##LEVEL, lucid_distill_sums_f64_##LEVEL,              \
+    SUMS_F32, lucid_distill_sums_f64_##LEVEL,                                    \
     lucid_distill_jsd_f32_##LEVEL, lucid_distill_jsd_f64_##LEVEL,                \
-    lucid_distill_grad_f32_##LEVEL, lucid_distill_grad_f64_##LEVEL,              \
+    GRAD_F32, lucid_distill_grad_f64_##LEVEL,                                    \
 };
 
+#define LUCID_DISTILL_DEFINE_LEVEL(LEVEL, TARGET)                                 \
+LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                  \
+LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)
+
 LUCID_DISTILL_DEFINE_LEVEL(baseline, __attribute__((flatten)))
+LUCID_DISTILL_TABLE(baseline, lucid_distill_sums_f32_baseline, lucid_distill_grad_f32_baseline)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_DISTILL_X86 1
-#if defined(__clang__)
-#define LUCID_DISTILL_AVX512 "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"
-#else
-#define LUCID_DISTILL_AVX512 "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,prefer-vector-width=512"
-#endif
+#include "distill_avx512.h"
 LUCID_DISTILL_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_DISTILL_AVX512))))
+LUCID_DISTILL_TABLE(avx2, lucid_distill_sums_f32_avx2, lucid_distill_grad_f32_avx2)
+LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
+
+/* The AVX-512 level's float32 runs: distill_avx512.h's loops, and the
+ * generic loop (compiled for AVX-512) for the gradient forms they leave out. */
+__attribute__((target(LUCID_AVX512_TARGET)))
+static void lucid_distill_sums_f32_fast(const float *s, const float *t, ptrdiff_t n,
+                                        double inv_t, double max_s, double max_t,
+                                        const float *next_s, const float *next_t,
+                                        int divergence, double *exp_s, lucid_row_sums *out)
+{
+    lucid_distill_fast_sums_f32(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence,
+                                exp_s, out);
+}
+
+__attribute__((target(LUCID_AVX512_TARGET)))
+static void lucid_distill_grad_f32_fast(const float *own, const float *other,
+                                        const double *own_exp, float *out, ptrdiff_t n,
+                                        const lucid_grad_params *params)
+{
+    if (params->difference)
+        lucid_distill_fast_grad_difference_f32(own, other, own_exp, out, n, params);
+    else
+        lucid_distill_grad_f32_avx512(own, other, own_exp, out, n, params);
+}
+LUCID_DISTILL_TABLE(avx512, lucid_distill_sums_f32_fast, lucid_distill_grad_f32_fast)
 #else
 #define LUCID_DISTILL_X86 0
 #endif

@@ -93,3 +93,19 @@ def test_several_students_each_match_their_own_pair(rng, level):
         alone = compare_rows(student, teacher, temperature=1.5)
         np.testing.assert_array_equal(together.kl[k], alone.kl)
         np.testing.assert_array_equal(together.student_argmax[k], alone.student_argmax)
+
+
+@pytest.mark.parametrize("temperature", [3.0, 1e-3, 1e-30])
+def test_huge_logits_and_tiny_temperatures_in_float32(rng, level, temperature):
+    # (v - max) / T is exact where v / T - max / T would carry half an ulp of
+    # max / T, which for logits near 1e9 or a tiny T is no longer negligible.
+    student, teacher = close_pair(rng, (5, 1200))
+    teacher[0] = teacher[0] * 300 + np.float32(1e9)  # a whole row far from 0 ...
+    student[0] = teacher[0] + np.float32(128)        # ... and the same one shifted: KL 0
+    student[1] = teacher[1]                       # identical rows: exactly 0
+    got = kl_div_per_row(student, teacher, temperature=temperature)
+    wide = kl_div_per_row(student.astype(np.float64), teacher.astype(np.float64),
+                          temperature=temperature)
+    assert got[1] == 0.0
+    assert_within_bound(got, reference_kl(student, teacher, temperature))
+    np.testing.assert_allclose(got, wide, rtol=1e-7, atol=1e-9)

@@ -140,18 +140,19 @@ LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t,
     out->weighted = _mm512_reduce_add_pd(_mm512_add_pd(w[0], w[1]));
 }
 
-/* One group of 8 of the difference-form gradient: coef (p_own - p_other). */
+/* One group of 8 of the difference-form gradient: coef (p_own - p_other),
+ * as coef_own e_own - coef p_other, where e_own is the kept exp(x_j) and
+ * coef_own = coef / Z_own (KEPT), or p_own and coef_own = coef. */
 #define LUCID_DISTILL_GRAD_STEP(J, VALID, KEPT, CLAMP)                           \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
         __m512d p_other = LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(            \
             lucid_distill_load8(other, J, valid), scale, shift_other));          \
-        __m512d p_own = (KEPT) ? _mm512_mul_pd(_mm512_maskz_loadu_pd(valid, own_exp + (J)), \
-                                               own_scale)                        \
+        __m512d e_own = (KEPT) ? _mm512_maskz_loadu_pd(valid, own_exp + (J))     \
                                : LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(     \
                                      lucid_distill_load8(own, J, valid), scale, shift_own)); \
-        __m256 g = _mm512_cvtpd_ps(_mm512_mul_pd(coef, _mm512_sub_pd(p_own, p_other))); \
-        _mm256_mask_storeu_ps(out + (J), valid, g);                              \
+        __m512d g = _mm512_fmsub_pd(coef_own, e_own, _mm512_mul_pd(coef, p_other)); \
+        _mm256_mask_storeu_ps(out + (J), valid, _mm512_cvtpd_ps(g));             \
     } while (0)
 
 #define LUCID_DISTILL_GRAD_LOOP(KEPT, CLAMP)                                     \
@@ -179,7 +180,8 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
     const double other_shift = params->other.max + params->other.log_sum;
     const __m512d shift_own = _mm512_set1_pd(own_shift);
     const __m512d shift_other = _mm512_set1_pd(other_shift);
-    const __m512d own_scale = _mm512_set1_pd(1.0 / lucid_exp_f64(params->own.log_sum));
+    const __m512d coef_own = _mm512_set1_pd(
+        own_exp ? params->coef / lucid_exp_f64(params->own.log_sum) : params->coef);
     int clamp = lucid_distill_needs_clamp(other, n, params->inv_t, other_shift) ||
                 (!own_exp && lucid_distill_needs_clamp(own, n, params->inv_t, own_shift));
     if (own_exp && clamp)

@@ -96,45 +96,68 @@ LUCID_ROW_AVX512_FN double lucid_row_range_f32(const float *src, ptrdiff_t n, do
 
 /* Each loop below runs over groups of 16 (two vectors of 8, each with its own
  * accumulators), then over what is left with lanes at or past n masked off
- * (they load 0 and add nothing). CLAMP is a constant in each copy of the
- * loop, so its test leaves the loop. Sums are folded in a fixed order. */
-#define LUCID_ROW_FAST_LOOP(STEP, CLAMP)                                         \
+ * (they load 0 and add nothing). MODE is a constant in each copy of the
+ * loop, so its tests leave the loop:
+ * 0  every argument in the fast exponential's range: no clamps;
+ * 1  clamps and selects (some argument below LUCID_ROW_FAST_EXP_MIN, or -inf);
+ * 2  as 1, with the argument computed as (v - shift) * scale: when
+ *    shift * scale is large (huge logits, tiny temperatures) the one-rounding
+ *    v * scale - shift_scaled is off by half an ulp of shift * scale, which
+ *    would no longer be negligible. Sums are folded in a fixed order. */
+#define LUCID_ROW_FAST_LOOP(STEP, MODE)                                          \
     do {                                                                         \
         ptrdiff_t j = 0;                                                         \
         for (; j + 16 <= n; j += 16) {                                           \
-            STEP(j, 0, (__mmask8)0xff, CLAMP);                                   \
-            STEP(j + 8, 1, (__mmask8)0xff, CLAMP);                               \
+            STEP(j, 0, (__mmask8)0xff, MODE);                                    \
+            STEP(j + 8, 1, (__mmask8)0xff, MODE);                                \
         }                                                                        \
         if (j < n) {                                                             \
-            STEP(j, 0, lucid_row_valid8(j, n), CLAMP);                           \
-            STEP(j + 8, 1, lucid_row_valid8(j + 8, n), CLAMP);                   \
+            STEP(j, 0, lucid_row_valid8(j, n), MODE);                            \
+            STEP(j + 8, 1, lucid_row_valid8(j + 8, n), MODE);                    \
         }                                                                        \
     } while (0)
 #define LUCID_ROW_FAST_LOOPS(STEP)                                               \
     do {                                                                         \
-        if (clamp)                                                               \
+        if (mode == 2)                                                           \
+            LUCID_ROW_FAST_LOOP(STEP, 2);                                        \
+        else if (mode == 1)                                                      \
             LUCID_ROW_FAST_LOOP(STEP, 1);                                        \
         else                                                                     \
             LUCID_ROW_FAST_LOOP(STEP, 0);                                        \
     } while (0)
+/* The exponential's argument of logits v: (v - shift) / T. */
+#define LUCID_ROW_FAST_ARGUMENT(v, MODE)                                         \
+    ((MODE) == 2 ? _mm512_mul_pd(_mm512_sub_pd((v), m), s) : _mm512_fmsub_pd((v), s, shift))
+/* Largest |shift * scale| for which MODE 0 and 1 compute the argument in one
+ * rounding: the shift's rounding (half an ulp, under 5e-13) moves every
+ * weight of the block by the same factor, well inside the accuracy bound. */
+#define LUCID_ROW_FUSED_LIMIT 4096.0
+
+/* The mode of a block of logits whose smallest value is `bottom`. */
+LUCID_ROW_AVX512_FN int lucid_row_fast_mode(double bottom, double shift, double scale)
+{
+    if (!(fabs(shift * scale) <= LUCID_ROW_FUSED_LIMIT))
+        return 2;
+    return !((bottom - shift) * scale >= LUCID_ROW_FAST_EXP_MIN);
+}
 LUCID_ROW_AVX512_FN double lucid_row_fold2(const __m512d *a)
 {
     return _mm512_reduce_add_pd(_mm512_add_pd(a[0], a[1]));
 }
 
-/* Teacher's block, both sides logits: w_j = exp(t_j * scale - shift_scaled),
+/* Teacher's block, both sides logits: w_j = exp((t_j - max) * scale),
  * d_j = t_j - origin (0 where w_j = 0, so that a class the teacher rules out
- * adds 0 to a student's sum); returns the sum of the w_j. `clamp`: some
- * argument may lie below LUCID_ROW_FAST_EXP_MIN. */
-#define LUCID_ROW_TEACHER_LOGITS_STEP(J, H, VALID, CLAMP)                                      \
+ * adds 0 to a student's sum); returns the sum of the w_j. `mode`: see
+ * LUCID_ROW_FAST_LOOP (lucid_row_fast_mode). */
+#define LUCID_ROW_TEACHER_LOGITS_STEP(J, H, VALID, MODE)                                      \
     do {                                                                         \
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(t, J, valid);                                \
-        __m512d c = _mm512_fmsub_pd(v, s, shift);                                \
-        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_exp16_clamped(&e, c) \
+        __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
+        __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, c) \
                                                      : lucid_exp16_core(&e, c)); \
         __m512d diff = _mm512_maskz_sub_pd(valid, v, o);                         \
-        if (CLAMP)                                                               \
+        if (MODE)                                                               \
             diff = _mm512_mask_mov_pd(diff, _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ), zero); \
         _mm512_storeu_pd(w + (J), x);                                            \
         _mm512_storeu_pd(d + (J), diff);                                         \
@@ -142,12 +165,13 @@ LUCID_ROW_AVX512_FN double lucid_row_fold2(const __m512d *a)
     } while (0)
 
 LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_t n,
-                                                         double scale, double shift_scaled,
-                                                         double origin, int clamp,
+                                                         double scale, double max,
+                                                         double origin, int mode,
                                                          double *restrict w, double *restrict d)
 {
     const lucid_exp16 e = lucid_exp16_load();
-    const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(shift_scaled);
+    const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(max * scale);
+    const __m512d m = _mm512_set1_pd(max);
     const __m512d o = _mm512_set1_pd(origin), zero = _mm512_setzero_pd();
     __m512d acc[2] = {zero, zero};
     LUCID_ROW_FAST_LOOPS(LUCID_ROW_TEACHER_LOGITS_STEP);
@@ -155,18 +179,18 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
 }
 
 /* A student's block against the teacher's (w, d), both logits: adds the sum
- * of exp(s_j * scale - shift_scaled) to *total and returns the sum of
+ * of exp((s_j - max) * scale) to *total and returns the sum of
  * w_j (d_j - (s_j - origin)), where w_j = 0 adds 0 (as row_blocks.h's raw term). */
-#define LUCID_ROW_STUDENT_LOGITS_STEP(J, H, VALID, CLAMP)                                      \
+#define LUCID_ROW_STUDENT_LOGITS_STEP(J, H, VALID, MODE)                                      \
     do {                                                                         \
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(s_row, J, valid);                            \
-        __m512d c = _mm512_fmsub_pd(v, s, shift);                                \
-        __m512d x = (CLAMP) ? lucid_exp16_clamped(&e, c) : lucid_exp16_core(&e, c); \
+        __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
+        __m512d x = (MODE) ? lucid_exp16_clamped(&e, c) : lucid_exp16_core(&e, c); \
         __m512d weight = _mm512_loadu_pd(w + (J));                               \
         __m512d diff = _mm512_sub_pd(_mm512_loadu_pd(d + (J)), _mm512_sub_pd(v, o)); \
         sums[H] = _mm512_mask_add_pd(sums[H], valid, sums[H], x);                \
-        if (CLAMP)                                                               \
+        if (MODE)                                                               \
             terms[H] = _mm512_mask3_fmadd_pd(                                    \
                 weight, diff, terms[H], _mm512_cmp_pd_mask(weight, zero, _CMP_NEQ_UQ)); \
         else                                                                     \
@@ -174,14 +198,15 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
     } while (0)
 
 LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrdiff_t n,
-                                                         double scale, double shift_scaled,
-                                                         double origin, int clamp,
+                                                         double scale, double max,
+                                                         double origin, int mode,
                                                          const double *restrict w,
                                                          const double *restrict d,
                                                          double *total)
 {
     const lucid_exp16 e = lucid_exp16_load();
-    const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(shift_scaled);
+    const __m512d s = _mm512_set1_pd(scale), shift = _mm512_set1_pd(max * scale);
+    const __m512d m = _mm512_set1_pd(max);
     const __m512d o = _mm512_set1_pd(origin), zero = _mm512_setzero_pd();
     __m512d sums[2] = {zero, zero}, terms[2] = {zero, zero};
     LUCID_ROW_FAST_LOOPS(LUCID_ROW_STUDENT_LOGITS_STEP);
@@ -190,13 +215,13 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
 }
 
 /* Teacher's block of log-probabilities: w_j = exp(t_j), d_j = t_j; returns
- * the sum of the w_j. `clamp`: some value lies outside the fast exponential's
- * range. */
-#define LUCID_ROW_TEACHER_LOG_PROBS_STEP(J, H, VALID, CLAMP)                                   \
+ * the sum of the w_j. `mode` 1: some value lies outside the fast exponential's
+ * range (mode 2 does not occur). */
+#define LUCID_ROW_TEACHER_LOG_PROBS_STEP(J, H, VALID, MODE)                                   \
     do {                                                                         \
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(t, J, valid);                                \
-        __m512d x = _mm512_maskz_mov_pd(valid, (CLAMP) ? lucid_exp16_clamped(&e, v) \
+        __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, v) \
                                                      : lucid_exp16_core(&e, v)); \
         _mm512_storeu_pd(w + (J), x);                                            \
         _mm512_storeu_pd(d + (J), v);                                            \
@@ -204,7 +229,7 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
     } while (0)
 
 LUCID_ROW_AVX512_FN double lucid_row_teacher_log_probs_f32(const float *t, ptrdiff_t n,
-                                                            int clamp, double *restrict w,
+                                                            int mode, double *restrict w,
                                                             double *restrict d)
 {
     const lucid_exp16 e = lucid_exp16_load();
@@ -215,7 +240,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_log_probs_f32(const float *t, ptrdi
 
 /* A student's block of log-probabilities against the teacher's (w, d):
  * returns the sum of w_j (d_j - s_j). */
-#define LUCID_ROW_STUDENT_LOG_PROBS_STEP(J, H, VALID, CLAMP)                                   \
+#define LUCID_ROW_STUDENT_LOG_PROBS_STEP(J, H, VALID, MODE)                                   \
     do {                                                                         \
         __mmask8 valid = (VALID);                                 \
         __m512d v = lucid_row_load8(s_row, J, valid);                            \

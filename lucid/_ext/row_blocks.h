@@ -312,6 +312,10 @@ LUCID_ROW_INLINE double lucid_row_shift_to(lucid_row_side *side, double top, dou
  * shift * scale (~1e-16 of it) is far inside their bound. */
 #define LUCID_ROW_EXACT_ARGUMENT(v) (((v) - shift) * scale)
 #define LUCID_ROW_FUSED_ARGUMENT(v) ((v) * scale - shift_scaled)
+/* The fused argument only while shift * scale is small: its rounding (half an
+ * ulp of it) shifts every weight of the block alike and must stay far inside
+ * the bound; huge logits or tiny temperatures take the exact argument. */
+#define LUCID_ROW_FUSES(shift_scaled) (fabs(shift_scaled) <= 4096.0)
 
 /* Teacher's block: weights w (P_j) and, in place of the values, L_j, or
  * nothing when both sides are logits (`raw`: the students then take the raw
@@ -331,7 +335,7 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, int raw, dou
 {
     const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(total, 0.0);
-    if (kind == LUCID_ROW_LOGITS && narrow && raw) {
+    if (kind == LUCID_ROW_LOGITS && narrow && raw && LUCID_ROW_FUSES(shift_scaled)) {
         LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT, );
     } else if (kind == LUCID_ROW_LOGITS && raw) {
         LUCID_ROW_TEACHER_LOGITS(lucid_row_exp_nonpositive, LUCID_ROW_EXACT_ARGUMENT, );
@@ -386,7 +390,7 @@ LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, int raw,
     const double shift = side->max, origin = side->origin, shift_scaled = shift * scale;
     LUCID_ROW_LANES_INIT(terms, 0.0);
     LUCID_ROW_LANES_INIT(total, 0.0);
-    if (kind == LUCID_ROW_LOGITS && narrow && raw) {
+    if (kind == LUCID_ROW_LOGITS && narrow && raw && LUCID_ROW_FUSES(shift_scaled)) {
         LUCID_ROW_STUDENT_LOGITS(lucid_row_exp_nonpositive_narrow, LUCID_ROW_FUSED_ARGUMENT,
                                  LUCID_ROW_RAW_TERM(LUCID_ROW_RAW_DIFFERENCE));
     } else if (kind == LUCID_ROW_LOGITS && raw) {

@@ -274,7 +274,7 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
 {
     lucid_row_side *t = &sides[0];
     double scale = job->scale, bottom, top;
-    int logits = job->teacher_kind == LUCID_ROW_LOGITS, clamp;
+    int logits = job->teacher_kind == LUCID_ROW_LOGITS;
     const float *row = lucid_row_block_f32(&job->teacher, t_row, c0, n, scratch);
     ptrdiff_t at = 0;
     top = lucid_row_range_f32(row, n, t->best, &bottom, &at);
@@ -287,11 +287,11 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
         if (factor != 1.0)
             for (int k = 0; k < job->n_students; k++)
                 sides[k + 1].terms *= factor;
-        clamp = !(bottom * scale - t->max * scale >= LUCID_ROW_FAST_EXP_MIN);
-        t->sum += lucid_row_teacher_logits_f32(row, n, scale, t->max * scale, t->origin, clamp,
+        t->sum += lucid_row_teacher_logits_f32(row, n, scale, t->max, t->origin,
+                                               lucid_row_fast_mode(bottom, t->max, scale),
                                                w_buf, t_buf);
     } else {
-        clamp = !(bottom >= LUCID_ROW_FAST_EXP_MIN && top <= LUCID_ROW_FAST_EXP_MAX);
+        int clamp = !(bottom >= LUCID_ROW_FAST_EXP_MIN && top <= LUCID_ROW_FAST_EXP_MAX);
         t->sum += lucid_row_teacher_log_probs_f32(row, n, clamp, w_buf, t_buf);
     }
     for (int k = 0; k < job->n_students; k++) {
@@ -304,9 +304,9 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
         }
         if (logits) {
             lucid_row_shift_to(s, top, scale);
-            clamp = !(bottom * scale - s->max * scale >= LUCID_ROW_FAST_EXP_MIN);
-            s->terms += lucid_row_student_logits_f32(row, n, scale, s->max * scale, s->origin,
-                                                     clamp, w_buf, t_buf, &s->sum);
+            s->terms += lucid_row_student_logits_f32(row, n, scale, s->max, s->origin,
+                                                     lucid_row_fast_mode(bottom, s->max, scale),
+                                                     w_buf, t_buf, &s->sum);
         } else {
             s->terms += lucid_row_student_log_probs_f32(row, n, w_buf, t_buf);
         }

@@ -4,6 +4,7 @@ A masked distribution is selected out of the sum, the denominator and the
 gradient whatever it holds (padding rows of -inf or NaN): never multiplied by 0.
 ``validate=True`` names the first distribution that is not one.
 """
+import re
 import warnings
 
 import numpy as np
@@ -167,6 +168,22 @@ def test_validate_names_exp_x_that_does_not_sum_to_one(rng):
     x, p = distributions(rng)
     x[0, 2] += 0.01
     assert_names(r"exp\(x\) of distribution \(0, 2\) .* sums to 1.01005, not 1", x, p, dim=-1)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_validate_names_a_nan_in_x_whatever_its_sign(rng, simd_level, sign):
+    x, p = distributions(rng, (3, 40), np.float32)
+    x[1, 7] = np.copysign(np.nan, sign)
+    assert np.signbit(x[1, 7]) == (sign < 0)
+    assert_names(r"exp\(x\) of distribution \(1,\) .* sums to nan, not 1", x, p, dim=-1)
+
+
+def test_validate_reports_the_sum_of_float32_exp_x_to_six_digits(rng):
+    x, p = distributions(rng, (3, 40), np.float32)
+    x[2] += np.float32(0.004)
+    exact = np.exp(x[2].astype(np.float64)).sum()
+    assert_names(rf"exp\(x\) of distribution \(2,\) .* sums to {re.escape(f'{exact:.6g}')}, not 1",
+                 x, p, dim=-1)
 
 
 def test_validate_checks_the_first_distribution_in_order(rng):

@@ -128,7 +128,8 @@ def _exact_sum(row, exponentiate):
     """One distribution's sum (of ``exp(row)`` when ``exponentiate``) in float64, for a message.
 
     The kernels' sums decide, to within 1e-5 for float inputs (a faster exp
-    and float lanes), but the message reports the distribution's own sum.
+    and float lanes; a NaN in x may even leave exp(x)'s finite, the KL being
+    NaN), but the message reports the distribution's own sum.
     """
     values = np.asarray(row, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):

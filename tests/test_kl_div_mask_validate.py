@@ -252,7 +252,7 @@ def test_float64_softmax_over_100000_classes_passes_the_tight_tolerance(rng):
 # exponential (kl_simd.h's lucid_exp_check_f32), at every SIMD level.
 
 
-def test_float32_sums_of_exponentials_are_within_3e_6(simd_level):
+def test_float32_sums_of_exponentials_are_within_8e_5(simd_level):
     def every_4096th_float_up_to(end):
         bits = np.arange(0, np.float32(end).view(np.uint32), 4096, dtype=np.uint32)
         return bits.view(np.float32)
@@ -261,11 +261,10 @@ def test_float32_sums_of_exponentials_are_within_3e_6(simd_level):
                              np.linspace(-20, 0, 20001, dtype=np.float32)])
     rows = np.repeat(values[:, None], 16, axis=1)  # one value in all 16 lanes: 16 exps of it
     exact = 16 * np.exp(values.astype(np.float64))
-    bound = 7e-6 if simd_level == "baseline" else 3e-6  # the baseline rounds n log 2 (no FMA)
     _, _, q_sums = kernels.kl_div_rows(rows, np.full_like(rows, 1 / 16), 1, False, sums=True)
     _, p_sums, _ = kernels.kl_div_rows(rows, rows, 1, True, sums=True)
     for sums in (q_sums, p_sums):
-        assert np.max(np.abs(sums / exact - 1)) < bound
+        assert np.max(np.abs(sums / exact - 1)) < 8e-5
 
 
 def logs_summing_to(rng, total):
@@ -278,12 +277,12 @@ def logs_summing_to(rng, total):
 
 
 @pytest.mark.parametrize("side", [1, -1])
-def test_float32_sums_decide_as_float64_ones_1e_5_from_the_edge(rng, simd_level, side):
+def test_float32_sums_decide_as_float64_ones_1e_4_from_the_edge(rng, simd_level, side):
     x, p = distributions(rng, (4, 1000), np.float32)
-    inside, inside_sums = logs_summing_to(rng, 1 + side * (1e-3 - 2e-5))
-    outside, outside_sums = logs_summing_to(rng, 1 + side * (1e-3 + 2e-5))
-    assert np.all(np.abs(inside_sums - 1) < 1e-3 - 1e-5)
-    assert np.all(np.abs(outside_sums - 1) > 1e-3 + 1e-5)
+    inside, inside_sums = logs_summing_to(rng, 1 + side * (1e-3 - 1.2e-4))
+    outside, outside_sums = logs_summing_to(rng, 1 + side * (1e-3 + 1.2e-4))
+    assert np.all(np.abs(inside_sums - 1) < 1e-3 - 1e-4)
+    assert np.all(np.abs(outside_sums - 1) > 1e-3 + 1e-4)
     kl_div(inside, p, dim=-1, validate=True)
     kl_div(x, inside, dim=-1, validate=True, log_target=True)
     assert_names(r"exp\(x\) of distribution \(0,\)", outside, p, dim=-1)
@@ -298,7 +297,7 @@ def test_float32_exp_x_far_below_the_float_range_counts_as_zero(rng, simd_level,
     kl_div(log_softmax_np(logits).astype(np.float32), p, dim=-1, validate=True)
 
 
-@pytest.mark.parametrize("value", [88.5, 89.4, 100.0, 1e10, np.inf])
+@pytest.mark.parametrize("value", [88.5, 89.4, 100.0, 3e6, 1e10, 1e20, 3.4e38, np.inf])
 def test_float32_exp_x_beyond_the_float_range_fails(rng, simd_level, value):
     # 89.4 would wrap the exponent of 2**n around to -0 without its cap.
     x, p = distributions(rng, (3, 40), np.float32)

@@ -127,7 +127,7 @@ def _check_distributions(x, target, log_target, axis, kl, p_sums, q_sums, select
 def _exact_sum(row, exponentiate):
     """One distribution's sum (of ``exp(row)`` when ``exponentiate``) in float64, for a message.
 
-    The kernels' sums decide, to within 1e-5 for float inputs (a faster exp
+    The kernels' sums decide, to within 1e-4 for float inputs (a faster exp
     and float lanes; a NaN in x may even leave exp(x)'s finite, the KL being
     NaN), but the message reports the distribution's own sum.
     """

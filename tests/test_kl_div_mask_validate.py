@@ -4,15 +4,17 @@ A masked distribution is selected out of the sum, the denominator and the
 gradient whatever it holds (padding rows of -inf or NaN): never multiplied by 0.
 ``validate=True`` names the first distribution that is not one.
 """
+import re
 import warnings
 
 import numpy as np
 import pytest
 
 import lucid
+from lucid._ext import kl_div as kernels
 from lucid.nn.functional import kl_div
 
-from conftest import reference_losses
+from conftest import log_softmax_np, reference_losses
 
 SHAPE = (4, 3, 6)  # (batch, sequence, classes)
 
@@ -169,6 +171,22 @@ def test_validate_names_exp_x_that_does_not_sum_to_one(rng):
     assert_names(r"exp\(x\) of distribution \(0, 2\) .* sums to 1.01005, not 1", x, p, dim=-1)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_validate_names_a_nan_in_x_whatever_its_sign(rng, simd_level, sign):
+    x, p = distributions(rng, (3, 40), np.float32)
+    x[1, 7] = np.copysign(np.nan, sign)
+    assert np.signbit(x[1, 7]) == (sign < 0)
+    assert_names(r"exp\(x\) of distribution \(1,\) .* sums to nan, not 1", x, p, dim=-1)
+
+
+def test_validate_reports_the_sum_of_float32_exp_x_to_six_digits(rng):
+    x, p = distributions(rng, (3, 40), np.float32)
+    x[2] += np.float32(0.004)
+    exact = np.exp(x[2].astype(np.float64)).sum()
+    assert_names(rf"exp\(x\) of distribution \(2,\) .* sums to {re.escape(f'{exact:.6g}')}, not 1",
+                 x, p, dim=-1)
+
+
 def test_validate_checks_the_first_distribution_in_order(rng):
     x, p = distributions(rng)
     x[3, 2] += 0.5
@@ -228,3 +246,61 @@ def test_float64_softmax_over_100000_classes_passes_the_tight_tolerance(rng):
     kl_div(log_softmax[0], np.exp(log_softmax[1]), reduction="sum", dim=-1, validate=True)
     kl_div(log_softmax[0], log_softmax[1], reduction="sum", dim=-1, validate=True,
            log_target=True)
+
+
+# float16 and float32 inputs are checked with float32 sums and a faster
+# exponential (kl_simd.h's lucid_exp_check_f32), at every SIMD level.
+
+
+def test_float32_sums_of_exponentials_are_within_8e_5(simd_level):
+    def every_4096th_float_up_to(end):
+        bits = np.arange(0, np.float32(end).view(np.uint32), 4096, dtype=np.uint32)
+        return bits.view(np.float32)
+
+    values = np.concatenate([every_4096th_float_up_to(88), -every_4096th_float_up_to(87),
+                             np.linspace(-20, 0, 20001, dtype=np.float32)])
+    rows = np.repeat(values[:, None], 16, axis=1)  # one value in all 16 lanes: 16 exps of it
+    exact = 16 * np.exp(values.astype(np.float64))
+    _, _, q_sums = kernels.kl_div_rows(rows, np.full_like(rows, 1 / 16), 1, False, sums=True)
+    _, p_sums, _ = kernels.kl_div_rows(rows, rows, 1, True, sums=True)
+    for sums in (q_sums, p_sums):
+        assert np.max(np.abs(sums / exact - 1)) < 8e-5
+
+
+def logs_summing_to(rng, total):
+    """float32 logs of 4 distributions of 1000 classes scaled to sum to ``total``,
+    and the float64 sums of their exps."""
+    weights = rng.exponential(size=(4, 1000)) * rng.choice([1e-6, 1.0, 50.0], size=(4, 1000))
+    logs = (np.log(weights / weights.sum(axis=-1, keepdims=True)) + np.log(total))
+    logs = logs.astype(np.float32)
+    return logs, np.exp(logs.astype(np.float64)).sum(axis=-1)
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_float32_sums_decide_as_float64_ones_1e_4_from_the_edge(rng, simd_level, side):
+    x, p = distributions(rng, (4, 1000), np.float32)
+    inside, inside_sums = logs_summing_to(rng, 1 + side * (1e-3 - 1.2e-4))
+    outside, outside_sums = logs_summing_to(rng, 1 + side * (1e-3 + 1.2e-4))
+    assert np.all(np.abs(inside_sums - 1) < 1e-3 - 1e-4)
+    assert np.all(np.abs(outside_sums - 1) > 1e-3 + 1e-4)
+    kl_div(inside, p, dim=-1, validate=True)
+    kl_div(x, inside, dim=-1, validate=True, log_target=True)
+    assert_names(r"exp\(x\) of distribution \(0,\)", outside, p, dim=-1)
+    assert_names(r"exp\(target\) of distribution \(0,\)", x, outside, dim=-1, log_target=True)
+
+
+@pytest.mark.parametrize("value", [-np.inf, -3.4e38, -1e30, -100.0])
+def test_float32_exp_x_far_below_the_float_range_counts_as_zero(rng, simd_level, value):
+    logits = rng.standard_normal((3, 40))
+    logits[1, 7] = value
+    p = np.exp(log_softmax_np(rng.standard_normal((3, 40)))).astype(np.float32)
+    kl_div(log_softmax_np(logits).astype(np.float32), p, dim=-1, validate=True)
+
+
+@pytest.mark.parametrize("value", [88.5, 89.4, 100.0, 3e6, 1e10, 1e20, 3.4e38, np.inf])
+def test_float32_exp_x_beyond_the_float_range_fails(rng, simd_level, value):
+    # 89.4 would wrap the exponent of 2**n around to -0 without its cap.
+    x, p = distributions(rng, (3, 40), np.float32)
+    x[1, 7] = value
+    assert_names(r"exp\(x\) of distribution \(1,\) .* sums to (inf|[0-9.]+e\+[0-9]+), not 1",
+                 x, p, dim=-1)

@@ -115,11 +115,25 @@ def _check_distributions(x, target, log_target, axis, kl, p_sums, q_sums, select
     place = f"distribution {tuple(int(i) for i in index)} (the loss's [{_show(where)}])"
     problem = _entry_problem(p_row, log_target)
     if problem is None and not abs(p_sums[row] - 1) <= p_tolerance:
-        problem = f"sums to {p_sums[row]:.6g}, not 1 (tolerance {p_tolerance:g} for {target.dtype})"
+        problem = (f"sums to {_exact_sum(p_row, log_target):.6g}, not 1 "
+                   f"(tolerance {p_tolerance:g} for {target.dtype})")
     if problem is not None:
         raise ValueError(f"kl_div(validate=True): {name} of {place} {problem}")
-    raise ValueError(f"kl_div(validate=True): exp(x) of {place} sums to {q_sums[row]:.6g}, "
+    q_sum = _exact_sum(np.broadcast_to(x, shape)[where], True)
+    raise ValueError(f"kl_div(validate=True): exp(x) of {place} sums to {q_sum:.6g}, "
                      f"not 1 (tolerance {q_tolerance:g} for {x.dtype})")
+
+
+def _exact_sum(row, exponentiate):
+    """One distribution's sum (of ``exp(row)`` when ``exponentiate``) in float64, for a message.
+
+    The kernels' sums decide, to within 1e-4 for float inputs (a faster exp
+    and float lanes; a NaN in x may even leave exp(x)'s finite, the KL being
+    NaN), but the message reports the distribution's own sum.
+    """
+    values = np.asarray(row, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sum(np.exp(values) if exponentiate else values))
 
 
 def _entry_problem(p_row, log_target):

@@ -68,8 +68,8 @@ LUCID_AVX512_FN __m512d lucid_distill_load8(const float *a, ptrdiff_t j, __mmask
         __mmask8 valid = (VALID);                                                \
         __m512d x = _mm512_fmsub_pd(lucid_distill_load8(s, J, valid), scale, shift_s); \
         __m512d y = _mm512_fmsub_pd(lucid_distill_load8(t, J, valid), scale, shift_t); \
-        __m512d es = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, x));   \
-        __m512d et = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, y));   \
+        __m512d es = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, x));  \
+        __m512d et = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, y));  \
         zs[H] = _mm512_add_pd(zs[H], es);                                        \
         zt[H] = _mm512_add_pd(zt[H], et);                                        \
         if ((DIVERGENCE) != LUCID_DISTILL_JSD) {                                 \

@@ -149,15 +149,15 @@ LUCID_ROW_AVX512_FN double lucid_row_fold2(const __m512d *a)
  * d_j = t_j - origin (0 where w_j = 0, so that a class the teacher rules out
  * adds 0 to a student's sum); returns the sum of the w_j. `mode`: see
  * LUCID_ROW_FAST_LOOP (lucid_row_fast_mode). */
-#define LUCID_ROW_TEACHER_LOGITS_STEP(J, H, VALID, MODE)                                      \
+#define LUCID_ROW_TEACHER_LOGITS_STEP(J, H, VALID, MODE)                         \
     do {                                                                         \
-        __mmask8 valid = (VALID);                                 \
+        __mmask8 valid = (VALID);                                                \
         __m512d v = lucid_row_load8(t, J, valid);                                \
         __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
         __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, c) \
                                                      : lucid_exp16_core(&e, c)); \
         __m512d diff = _mm512_maskz_sub_pd(valid, v, o);                         \
-        if (MODE)                                                               \
+        if (MODE)                                                                \
             diff = _mm512_mask_mov_pd(diff, _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ), zero); \
         _mm512_storeu_pd(w + (J), x);                                            \
         _mm512_storeu_pd(d + (J), diff);                                         \
@@ -181,16 +181,16 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
 /* A student's block against the teacher's (w, d), both logits: adds the sum
  * of exp((s_j - max) * scale) to *total and returns the sum of
  * w_j (d_j - (s_j - origin)), where w_j = 0 adds 0 (as row_blocks.h's raw term). */
-#define LUCID_ROW_STUDENT_LOGITS_STEP(J, H, VALID, MODE)                                      \
+#define LUCID_ROW_STUDENT_LOGITS_STEP(J, H, VALID, MODE)                         \
     do {                                                                         \
-        __mmask8 valid = (VALID);                                 \
+        __mmask8 valid = (VALID);                                                \
         __m512d v = lucid_row_load8(s_row, J, valid);                            \
         __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
         __m512d x = (MODE) ? lucid_exp16_clamped(&e, c) : lucid_exp16_core(&e, c); \
         __m512d weight = _mm512_loadu_pd(w + (J));                               \
         __m512d diff = _mm512_sub_pd(_mm512_loadu_pd(d + (J)), _mm512_sub_pd(v, o)); \
         sums[H] = _mm512_mask_add_pd(sums[H], valid, sums[H], x);                \
-        if (MODE)                                                               \
+        if (MODE)                                                                \
             terms[H] = _mm512_mask3_fmadd_pd(                                    \
                 weight, diff, terms[H], _mm512_cmp_pd_mask(weight, zero, _CMP_NEQ_UQ)); \
         else                                                                     \
@@ -217,9 +217,9 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
 /* Teacher's block of log-probabilities: w_j = exp(t_j), d_j = t_j; returns
  * the sum of the w_j. `mode` 1: some value lies outside the fast exponential's
  * range (mode 2 does not occur). */
-#define LUCID_ROW_TEACHER_LOG_PROBS_STEP(J, H, VALID, MODE)                                   \
+#define LUCID_ROW_TEACHER_LOG_PROBS_STEP(J, H, VALID, MODE)                      \
     do {                                                                         \
-        __mmask8 valid = (VALID);                                 \
+        __mmask8 valid = (VALID);                                                \
         __m512d v = lucid_row_load8(t, J, valid);                                \
         __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, v) \
                                                      : lucid_exp16_core(&e, v)); \
@@ -240,9 +240,9 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_log_probs_f32(const float *t, ptrdi
 
 /* A student's block of log-probabilities against the teacher's (w, d):
  * returns the sum of w_j (d_j - s_j). */
-#define LUCID_ROW_STUDENT_LOG_PROBS_STEP(J, H, VALID, MODE)                                   \
+#define LUCID_ROW_STUDENT_LOG_PROBS_STEP(J, H, VALID, MODE)                      \
     do {                                                                         \
-        __mmask8 valid = (VALID);                                 \
+        __mmask8 valid = (VALID);                                                \
         __m512d v = lucid_row_load8(s_row, J, valid);                            \
         __m512d diff = _mm512_sub_pd(_mm512_loadu_pd(d + (J)), v);               \
         terms[H] = _mm512_mask3_fmadd_pd(_mm512_loadu_pd(w + (J)), diff, terms[H], valid); \

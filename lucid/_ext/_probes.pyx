@@ -59,23 +59,26 @@ def read_both_sum(const floating[::1] a,  # IN
     return total
 
 
-def apply_log(const floating[::1] a,  # IN
-              floating[::1] out):     # OUT, same length as a
-    """``out[:] = log(a)`` with the level in use."""
+def apply_log(a, out):
+    """``out[:] = log(a)`` with the level in use (float32 or float64, same length)."""
+    _apply(a, out, False)
+
+
+def apply_exp(a, out):
+    """``out[:] = exp(a)`` with the level in use (float32 or float64, same length)."""
+    _apply(a, out, True)
+
+
+def _apply(const floating[::1] a,  # IN
+           floating[::1] out,      # OUT, same length as a
+           bint exp):
+    if out.shape[0] != a.shape[0]:
+        raise ValueError(f"lengths {a.shape[0]} and {out.shape[0]} differ")
+    if a.shape[0] == 0:
+        return
     cdef const lucid_probe_runs *runs = probe_runs()
     with nogil:
         if floating is float:
-            runs.log_f32(&a[0], &out[0], a.shape[0])
+            (runs.exp_f32 if exp else runs.log_f32)(&a[0], &out[0], a.shape[0])
         else:
-            runs.log_f64(&a[0], &out[0], a.shape[0])
-
-
-def apply_exp(const floating[::1] a,  # IN
-              floating[::1] out):     # OUT, same length as a
-    """``out[:] = exp(a)`` with the level in use."""
-    cdef const lucid_probe_runs *runs = probe_runs()
-    with nogil:
-        if floating is float:
-            runs.exp_f32(&a[0], &out[0], a.shape[0])
-        else:
-            runs.exp_f64(&a[0], &out[0], a.shape[0])
+            (runs.exp_f64 if exp else runs.log_f64)(&a[0], &out[0], a.shape[0])

@@ -22,13 +22,6 @@
 
 #include "exp_avx512.h"
 
-/* The lanes of the group of 8 at j that lie before n. */
-LUCID_AVX512_FN __mmask8 lucid_distill_valid8(ptrdiff_t j, ptrdiff_t n)
-{
-    ptrdiff_t left = n - j;
-    return left >= 8 ? (__mmask8)0xff : left <= 0 ? (__mmask8)0 : (__mmask8)((1u << left) - 1u);
-}
-
 /* The smallest of n float32 values, NaNs skipped (+inf if there is none). */
 LUCID_AVX512_FN double lucid_distill_min_f32(const float *a, ptrdiff_t n)
 {
@@ -51,13 +44,6 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
     return !(lucid_distill_min_f32(a, n) * inv_t - shift >= LUCID_EXP16_MIN);
 }
 
-LUCID_AVX512_FN __m512d lucid_distill_load8(const float *a, ptrdiff_t j, __mmask8 valid)
-{
-    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(valid, a + j));
-}
-
-/* The loss is checked to 1e-6 relative: the short exponential (1.6e-9) is
- * ample. Clamped, it is only the rare rows' loop, so it keeps the long one. */
 #define LUCID_DISTILL_EXP16(CLAMP, c)                                            \
     ((CLAMP) ? lucid_exp16_clamped(&e, (c)) : lucid_exp16_core_short(&e, (c)))
 
@@ -66,8 +52,8 @@ LUCID_AVX512_FN __m512d lucid_distill_load8(const float *a, ptrdiff_t j, __mmask
 #define LUCID_DISTILL_SUMS_STEP(J, H, VALID, DIVERGENCE, KEEP, CLAMP)            \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
-        __m512d x = _mm512_fmsub_pd(lucid_distill_load8(s, J, valid), scale, shift_s); \
-        __m512d y = _mm512_fmsub_pd(lucid_distill_load8(t, J, valid), scale, shift_t); \
+        __m512d x = _mm512_fmsub_pd(lucid_avx512_load8_f32(s, J, valid), scale, shift_s); \
+        __m512d y = _mm512_fmsub_pd(lucid_avx512_load8_f32(t, J, valid), scale, shift_t); \
         __m512d es = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, x));  \
         __m512d et = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, y));  \
         zs[H] = _mm512_add_pd(zs[H], es);                                        \
@@ -96,8 +82,8 @@ LUCID_AVX512_FN __m512d lucid_distill_load8(const float *a, ptrdiff_t j, __mmask
             LUCID_DISTILL_SUMS_STEP(j + 8, 1, (__mmask8)0xff, DIVERGENCE, KEEP, CLAMP); \
         }                                                                        \
         if (j < n) {                                                             \
-            LUCID_DISTILL_SUMS_STEP(j, 0, lucid_distill_valid8(j, n), DIVERGENCE, KEEP, CLAMP); \
-            LUCID_DISTILL_SUMS_STEP(j + 8, 1, lucid_distill_valid8(j + 8, n), DIVERGENCE, \
+            LUCID_DISTILL_SUMS_STEP(j, 0, lucid_avx512_valid8(j, n), DIVERGENCE, KEEP, CLAMP); \
+            LUCID_DISTILL_SUMS_STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), DIVERGENCE, \
                                     KEEP, CLAMP);                                \
         }                                                                        \
     } while (0)
@@ -147,10 +133,10 @@ LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t,
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
         __m512d p_other = LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(            \
-            lucid_distill_load8(other, J, valid), scale, shift_other));          \
+            lucid_avx512_load8_f32(other, J, valid), scale, shift_other));       \
         __m512d e_own = (KEPT) ? _mm512_maskz_loadu_pd(valid, own_exp + (J))     \
                                : LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(     \
-                                     lucid_distill_load8(own, J, valid), scale, shift_own)); \
+                                     lucid_avx512_load8_f32(own, J, valid), scale, shift_own)); \
         __m512d g = _mm512_fmsub_pd(coef_own, e_own, _mm512_mul_pd(coef, p_other)); \
         _mm256_mask_storeu_ps(out + (J), valid, _mm512_cvtpd_ps(g));             \
     } while (0)
@@ -161,7 +147,7 @@ LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t,
         for (; j + 8 <= n; j += 8)                                               \
             LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, KEPT, CLAMP);             \
         if (j < n)                                                               \
-            LUCID_DISTILL_GRAD_STEP(j, lucid_distill_valid8(j, n), KEPT, CLAMP); \
+            LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), KEPT, CLAMP);  \
     } while (0)
 
 /* The gradient row of the difference form (the student's of the KL, the

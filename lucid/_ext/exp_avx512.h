@@ -15,6 +15,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The same level as kl_simd.h's AVX-512 loops (which define it too). */
@@ -114,6 +115,22 @@ LUCID_AVX512_FN __m512d lucid_exp16_clamped(const lucid_exp16 *e, __m512d c)
     return _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(c, _mm512_set1_pd(LUCID_EXP16_MAX),
                                                     _CMP_GT_OQ),
                               _mm512_set1_pd(INFINITY));
+}
+
+/* Two helpers of the loops that use this exponential (row_avx512.h,
+ * distill_avx512.h), which go over float32 rows 8 values at a time. */
+
+/* The lanes of the group of 8 at j that lie before n. */
+LUCID_AVX512_FN __mmask8 lucid_avx512_valid8(ptrdiff_t j, ptrdiff_t n)
+{
+    ptrdiff_t left = n - j;
+    return left >= 8 ? (__mmask8)0xff : left <= 0 ? (__mmask8)0 : (__mmask8)((1u << left) - 1u);
+}
+
+/* 8 float32 values at j widened to double; lanes not in `valid` give 0. */
+LUCID_AVX512_FN __m512d lucid_avx512_load8_f32(const float *a, ptrdiff_t j, __mmask8 valid)
+{
+    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(valid, a + j));
 }
 
 #endif /* LUCID_EXP_AVX512_H */

@@ -39,20 +39,6 @@
 #define LUCID_ROW_FAST_EXP_MIN LUCID_EXP16_MIN
 #define LUCID_ROW_FAST_EXP_MAX LUCID_EXP16_MAX
 
-/* 8 float32 values at j (fewer at the end of a block: `valid` lanes, the
- * others 0) widened to double. */
-LUCID_ROW_AVX512_FN __m512d lucid_row_load8(const float *src, ptrdiff_t j, __mmask8 valid)
-{
-    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(valid, src + j));
-}
-
-/* The lanes of the group of 8 at j that lie before n. */
-LUCID_ROW_AVX512_FN __mmask8 lucid_row_valid8(ptrdiff_t j, ptrdiff_t n)
-{
-    ptrdiff_t left = n - j;
-    return left >= 8 ? (__mmask8)0xff : left <= 0 ? (__mmask8)0 : (__mmask8)((1u << left) - 1u);
-}
-
 /* Largest and smallest of n float32 values (NaNs skipped: -inf and +inf if
  * all are NaN), and in *at the first column holding the largest when it is
  * larger than `best` (else *at is left alone). The next block is prefetched. */
@@ -112,8 +98,8 @@ LUCID_ROW_AVX512_FN double lucid_row_range_f32(const float *src, ptrdiff_t n, do
             STEP(j + 8, 1, (__mmask8)0xff, MODE);                                \
         }                                                                        \
         if (j < n) {                                                             \
-            STEP(j, 0, lucid_row_valid8(j, n), MODE);                            \
-            STEP(j + 8, 1, lucid_row_valid8(j + 8, n), MODE);                    \
+            STEP(j, 0, lucid_avx512_valid8(j, n), MODE);                         \
+            STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), MODE);                 \
         }                                                                        \
     } while (0)
 #define LUCID_ROW_FAST_LOOPS(STEP)                                               \
@@ -152,7 +138,7 @@ LUCID_ROW_AVX512_FN double lucid_row_fold2(const __m512d *a)
 #define LUCID_ROW_TEACHER_LOGITS_STEP(J, H, VALID, MODE)                         \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
-        __m512d v = lucid_row_load8(t, J, valid);                                \
+        __m512d v = lucid_avx512_load8_f32(t, J, valid);                         \
         __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
         __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, c) \
                                                      : lucid_exp16_core(&e, c)); \
@@ -184,7 +170,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_logits_f32(const float *t, ptrdiff_
 #define LUCID_ROW_STUDENT_LOGITS_STEP(J, H, VALID, MODE)                         \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
-        __m512d v = lucid_row_load8(s_row, J, valid);                            \
+        __m512d v = lucid_avx512_load8_f32(s_row, J, valid);                     \
         __m512d c = LUCID_ROW_FAST_ARGUMENT(v, MODE);                            \
         __m512d x = (MODE) ? lucid_exp16_clamped(&e, c) : lucid_exp16_core(&e, c); \
         __m512d weight = _mm512_loadu_pd(w + (J));                               \
@@ -220,7 +206,7 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
 #define LUCID_ROW_TEACHER_LOG_PROBS_STEP(J, H, VALID, MODE)                      \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
-        __m512d v = lucid_row_load8(t, J, valid);                                \
+        __m512d v = lucid_avx512_load8_f32(t, J, valid);                         \
         __m512d x = _mm512_maskz_mov_pd(valid, (MODE) ? lucid_exp16_clamped(&e, v) \
                                                      : lucid_exp16_core(&e, v)); \
         _mm512_storeu_pd(w + (J), x);                                            \
@@ -243,7 +229,7 @@ LUCID_ROW_AVX512_FN double lucid_row_teacher_log_probs_f32(const float *t, ptrdi
 #define LUCID_ROW_STUDENT_LOG_PROBS_STEP(J, H, VALID, MODE)                      \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
-        __m512d v = lucid_row_load8(s_row, J, valid);                            \
+        __m512d v = lucid_avx512_load8_f32(s_row, J, valid);                     \
         __m512d diff = _mm512_sub_pd(_mm512_loadu_pd(d + (J)), v);               \
         terms[H] = _mm512_mask3_fmadd_pd(_mm512_loadu_pd(w + (J)), diff, terms[H], valid); \
     } while (0)

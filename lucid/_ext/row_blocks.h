@@ -33,6 +33,23 @@ enum {
     LUCID_ROW_U8, LUCID_ROW_U16, LUCID_ROW_U32, LUCID_ROW_U64
 };
 
+/* X(code, C type, conversion to double) for each storage type: the narrow
+ * ones, whose values float32 holds exactly (rowwise.py's `narrow`), and the
+ * wide ones. */
+#define LUCID_ROW_NARROW_TYPES(X)                                                \
+    X(LUCID_ROW_F32, float, lucid_row_from_f32)                                  \
+    X(LUCID_ROW_F16, uint16_t, lucid_row_from_f16)                               \
+    X(LUCID_ROW_I8, int8_t, LUCID_ROW_PLAIN)                                     \
+    X(LUCID_ROW_I16, int16_t, LUCID_ROW_PLAIN)                                   \
+    X(LUCID_ROW_U8, uint8_t, LUCID_ROW_PLAIN)                                    \
+    X(LUCID_ROW_U16, uint16_t, LUCID_ROW_PLAIN)
+#define LUCID_ROW_WIDE_TYPES(X)                                                  \
+    X(LUCID_ROW_F64, double, LUCID_ROW_PLAIN)                                    \
+    X(LUCID_ROW_I32, int32_t, LUCID_ROW_PLAIN)                                   \
+    X(LUCID_ROW_I64, int64_t, LUCID_ROW_PLAIN)                                   \
+    X(LUCID_ROW_U32, uint32_t, LUCID_ROW_PLAIN)                                  \
+    X(LUCID_ROW_U64, uint64_t, LUCID_ROW_PLAIN)
+
 /* One input of shape (lead..., cols): where row index 0 starts, how its
  * elements are stored, and byte strides of the class and leading axes. */
 typedef struct {
@@ -233,17 +250,8 @@ LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dt
     LUCID_ROW_LANES_INIT(top, -INFINITY);
     LUCID_ROW_LANES_INIT(at, 0.0);
     switch (dtype) {
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_F32, float, lucid_row_from_f32)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_F64, double, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_F16, uint16_t, lucid_row_from_f16)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_I8, int8_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_I16, int16_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_I32, int32_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_I64, int64_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_U8, uint8_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_U16, uint16_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_U32, uint32_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_LOAD_CASE(LUCID_ROW_U64, uint64_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_LOAD_CASE)
+    LUCID_ROW_WIDE_TYPES(LUCID_ROW_LOAD_CASE)
     default:
         break;
     }

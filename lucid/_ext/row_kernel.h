@@ -250,12 +250,7 @@ static inline const float *lucid_row_block_f32(const lucid_row_input *in, const 
     if (in->dtype == LUCID_ROW_F32 && stride == (ptrdiff_t)sizeof(float))
         return (const float *)src;
     switch (in->dtype) {
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_F32, float, LUCID_ROW_PLAIN)
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_F16, uint16_t, lucid_half_to_float)
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_I8, int8_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_I16, int16_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_U8, uint8_t, LUCID_ROW_PLAIN)
-    LUCID_ROW_STAGE_CASE(LUCID_ROW_U16, uint16_t, LUCID_ROW_PLAIN)
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_STAGE_CASE)
     default: /* not narrow: lucid_row_fast_kinds keeps such jobs away */
         break;
     }

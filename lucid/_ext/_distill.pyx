@@ -43,6 +43,7 @@ cdef extern from "distill_runs.h" nogil:
         double sum_exp_s
         double sum_exp_t
         double weighted
+        int kept
     ctypedef struct lucid_row_side:
         double max
         double log_sum
@@ -54,16 +55,18 @@ cdef extern from "distill_runs.h" nogil:
         double k
         double weight_own
         int difference
+        int kept
     ctypedef struct lucid_distill_runs:
         double (*max_f32)(const float *a, Py_ssize_t n) noexcept nogil
         double (*max_f64)(const double *a, Py_ssize_t n) noexcept nogil
         void (*sums_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
                          double max_s, double max_t, const float *next_s, const float *next_t,
-                         int divergence, double *exp_s, lucid_row_sums *out) noexcept nogil
+                         int divergence, double *exp_s, float *grad_row,
+                         lucid_row_sums *out) noexcept nogil
         void (*sums_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
                          double max_s, double max_t, const double *next_s,
                          const double *next_t, int divergence, double *exp_s,
-                         lucid_row_sums *out) noexcept nogil
+                         double *grad_row, lucid_row_sums *out) noexcept nogil
         void (*jsd_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
                         lucid_row_side student, lucid_row_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
@@ -231,6 +234,11 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
     cdef lucid_row_sums sums
     cdef lucid_row_side student, teacher
     cdef double kl_p_m = 0.0, kl_q_m = 0.0
+    # The gradient row when it is written in place: the sums pass may keep
+    # exps in it (lucid_row_sums.kept).
+    cdef char *grad_row = NULL
+    if job.out.data != NULL and is_direct(job.out, job.compute):
+        grad_row = job.out.data + r * job.out.row_stride
     # inv_t > 0 and rounding is monotonic, so max(v / T) = max(v) / T. A row
     # of -inf has maximum -inf and gives -inf - -inf = NaN, as log_softmax.
     if job.compute == F32:
@@ -238,13 +246,13 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
         teacher.max = runs.max_f32(<const float *>t, n) * job.inv_t
         runs.sums_f32(<const float *>s, <const float *>t, n, job.inv_t, student.max,
                       teacher.max, <const float *>next_s, <const float *>next_t,
-                      job.divergence, exp_s, &sums)
+                      job.divergence, exp_s, <float *>grad_row, &sums)
     else:
         student.max = runs.max_f64(<const double *>s, n) * job.inv_t
         teacher.max = runs.max_f64(<const double *>t, n) * job.inv_t
         runs.sums_f64(<const double *>s, <const double *>t, n, job.inv_t, student.max,
                       teacher.max, <const double *>next_s, <const double *>next_t,
-                      job.divergence, exp_s, &sums)
+                      job.divergence, exp_s, <double *>grad_row, &sums)
     student.log_sum = log(sums.sum_exp_s)
     teacher.log_sum = log(sums.sum_exp_t)
     stats[MAX_S] = student.max
@@ -272,10 +280,10 @@ cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
     if job.out.data != NULL:
         # The gradient while the row is still in cache: no second trip to
         # memory, and the exps of the student's logits are reused.
-        gradient_row(job, r, s, t, gbuf, exp_s)
+        gradient_row(job, r, s, t, gbuf, exp_s, sums.kept)
 
 
-cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
+cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexcept nogil:
     """What the gradient run needs for row ``r`` (formulas in ``distill.py``)."""
     cdef const double *stats = job.stats + r * N_STATS_
     cdef lucid_row_side student, teacher
@@ -290,6 +298,7 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
     g.coef = job.coef[r * job.coef_stride]
     g.k = stats[DIVERGENCE]
     g.weight_own = 0.0
+    g.kept = kept
     # KL(p || q): d/ds = (q - p) / T, d/dt = p (log p - log q - KL) / T; the
     # reverse KL swaps the roles. The JSD: d/ds = (1 - beta) q (log q - log m
     # - KL(q || m)) / T and d/dt = beta p (log p - log m - KL(p || m)) / T.
@@ -303,14 +312,18 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r) noexcept nogil:
 
 
 cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *t,
-                       char *gbuf, const double *own_exp) noexcept nogil:
-    """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``."""
+                       char *gbuf, const double *own_exp, int kept) noexcept nogil:
+    """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``.
+
+    ``own_exp`` is the sums pass's buffer and ``kept`` what it holds (a
+    ``lucid_row_sums.kept``), or NULL and 0.
+    """
     cdef Py_ssize_t n = job.cols
     cdef const char *own_row = t if job.wrt_teacher else s
     cdef const char *other_row = s if job.wrt_teacher else t
     cdef bint direct = is_direct(job.out, job.compute)
     cdef char *out = job.out.data + r * job.out.row_stride if direct else gbuf
-    cdef lucid_grad_params g = grad_params(job, r)
+    cdef lucid_grad_params g = grad_params(job, r, kept)
     if job.compute == F32:
         job.runs.grad_f32(<const float *>own_row, <const float *>other_row, own_exp,
                           <float *>out, n, &g)
@@ -372,7 +385,7 @@ cdef int gradient_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexc
                 zero_row(job.out, r, n)  # selected out: never computed
             else:
                 gradient_row(job, r, load_row(job.student, r, n, job.compute, sbuf),
-                             load_row(job.teacher, r, n, job.compute, tbuf), gbuf, NULL)
+                             load_row(job.teacher, r, n, job.compute, tbuf), gbuf, NULL, 0)
     PyMem_RawFree(sbuf)
     PyMem_RawFree(tbuf)
     PyMem_RawFree(gbuf)

@@ -47,8 +47,9 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
 #define LUCID_DISTILL_EXP16(CLAMP, c)                                            \
     ((CLAMP) ? lucid_exp16_clamped(&e, (c)) : lucid_exp16_core_short(&e, (c)))
 
-/* One group of 8 of the sums pass: DIVERGENCE, KEEP and CLAMP are constants
- * in each copy. A term whose probability is 0 adds 0 (lucid_distill_term). */
+/* One group of 8 of the sums pass: DIVERGENCE, KEEP (a LUCID_DISTILL_KEPT_
+ * value) and CLAMP are constants in each copy. A term whose probability is 0
+ * adds 0 (lucid_distill_term). */
 #define LUCID_DISTILL_SUMS_STEP(J, H, VALID, DIVERGENCE, KEEP, CLAMP)            \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
@@ -68,8 +69,12 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
             else                                                                 \
                 w[H] = _mm512_mask3_fmadd_pd(p, d, w[H], valid);                 \
         }                                                                        \
-        if (KEEP)                                                                \
+        if ((KEEP) == LUCID_DISTILL_KEPT_OWN)                                    \
             _mm512_mask_storeu_pd(exp_s + (J), valid, es);                       \
+        if ((KEEP) == LUCID_DISTILL_KEPT_SPLIT) {                                \
+            _mm256_mask_storeu_ps(grad_row + (J), valid, _mm512_cvtpd_ps(es));   \
+            _mm256_mask_storeu_ps(kept_t + (J), valid, _mm512_cvtpd_ps(et));     \
+        }                                                                        \
     } while (0)
 
 #define LUCID_DISTILL_SUMS_LOOP(DIVERGENCE, KEEP, CLAMP)                         \
@@ -101,26 +106,36 @@ LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t,
                                                    double inv_t, double max_s, double max_t,
                                                    const float *next_s, const float *next_t,
                                                    int divergence, double *exp_s,
-                                                   lucid_row_sums *out)
+                                                   float *grad_row, lucid_row_sums *out)
 {
     const lucid_exp16 e = lucid_exp16_load();
     const __m512d scale = _mm512_set1_pd(inv_t), zero = _mm512_setzero_pd();
     const __m512d shift_s = _mm512_set1_pd(max_s), shift_t = _mm512_set1_pd(max_t);
     __m512d zs[2] = {zero, zero}, zt[2] = {zero, zero}, w[2] = {zero, zero};
+    /* With a float32 gradient row, the KL's gradient (the difference form)
+     * takes both sides' exps as floats: the student's in that row, the
+     * teacher's in exp_s (lucid_distill_fast_grad_split_f32). Otherwise the
+     * student's are kept as doubles. */
+    float *kept_t = (float *)exp_s;
+    int split = exp_s && grad_row && divergence == LUCID_DISTILL_KL;
     int clamp = lucid_distill_needs_clamp(s, n, inv_t, max_s) ||
                 lucid_distill_needs_clamp(t, n, inv_t, max_t);
-    if (exp_s && divergence == LUCID_DISTILL_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, 1);
+    out->kept = split ? LUCID_DISTILL_KEPT_SPLIT
+              : exp_s ? LUCID_DISTILL_KEPT_OWN : LUCID_DISTILL_KEPT_NONE;
+    if (split)
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_SPLIT);
+    else if (exp_s && divergence == LUCID_DISTILL_KL)
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_OWN);
     else if (exp_s && divergence == LUCID_DISTILL_REVERSE_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, 1);
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, LUCID_DISTILL_KEPT_OWN);
     else if (exp_s)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, 1);
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, LUCID_DISTILL_KEPT_OWN);
     else if (divergence == LUCID_DISTILL_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, 0);
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_NONE);
     else if (divergence == LUCID_DISTILL_REVERSE_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, 0);
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, LUCID_DISTILL_KEPT_NONE);
     else
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, 0);
+        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, LUCID_DISTILL_KEPT_NONE);
     out->sum_exp_s = _mm512_reduce_add_pd(_mm512_add_pd(zs[0], zs[1]));
     out->sum_exp_t = _mm512_reduce_add_pd(_mm512_add_pd(zt[0], zt[1]));
     out->weighted = _mm512_reduce_add_pd(_mm512_add_pd(w[0], w[1]));
@@ -149,6 +164,69 @@ LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t,
         if (j < n)                                                               \
             LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), KEPT, CLAMP);  \
     } while (0)
+
+/* The difference-form gradient from the kept exps as floats (the sums pass
+ * kept LUCID_DISTILL_KEPT_SPLIT: exp(x_j) at out[j], overwritten here, and
+ * exp(y_j) at kept_other[j]), in float32 arithmetic, 16 values a step:
+ *   out_j = (coef / Z_own) e_own_j - (coef / Z_other) e_other_j.
+ * Each float rounding (the two kept exps, the two factors, the product and
+ * the result) is within 2**-24 of its value, so the error is below
+ * 5 * 2**-24 |coef| (q_j + p_j) + 2**-24 |out_j|: unlike the double loop's
+ * 2**-24 |out_j|, it does not shrink where q_j and p_j cancel. So a step
+ * where |coef| q_j or |coef| p_j exceeds BIG = 1e-4 is computed in double
+ * from the logits instead (as lucid_distill_fast_grad_difference_f32 does),
+ * and the error stays under 6e-11 + 6e-8 |out_j|: no larger than the double
+ * loop's (its exponential's 1.6e-9 relative error, where q_j and p_j cancel,
+ * gives up to 3.2e-9 |coef| (q_j + p_j)), and like it scaled by a later
+ * factor u (the upstream gradient), inside the loss's 1e-7 |u| floor. There
+ * are at most 2 |coef| / BIG such classes per row: none or a few for the
+ * usual factors (T / rows). Factors that float32 cannot hold, or whose products
+ * could overflow it, take the double loop for the whole row. */
+#define LUCID_DISTILL_SPLIT_BIG 1e-4
+
+LUCID_AVX512_FN void lucid_distill_fast_grad_split_f32(const float *own, const float *other,
+                                                         const float *kept_other, float *out,
+                                                         ptrdiff_t n,
+                                                         const lucid_grad_params *params)
+{
+    const lucid_exp16 e = lucid_exp16_load();
+    const double z_own = lucid_exp_f64(params->own.log_sum);
+    const double z_other = lucid_exp_f64(params->other.log_sum);
+    const double f_own = params->coef / z_own, f_other = params->coef / z_other;
+    /* Double-path arguments, as lucid_distill_fast_grad_difference_f32's. */
+    const __m512d scale = _mm512_set1_pd(params->inv_t), coef = _mm512_set1_pd(params->coef);
+    const __m512d shift_own = _mm512_set1_pd(params->own.max + params->own.log_sum);
+    const __m512d shift_other = _mm512_set1_pd(params->other.max + params->other.log_sum);
+    const __m512d coef_own = coef;
+    const __m512 factor_own = _mm512_set1_ps((float)f_own);
+    const __m512 factor_other = _mm512_set1_ps((float)f_other);
+    /* e_own_j > BIG Z_own / |coef| means |coef| q_j > BIG (NaN compares false,
+     * and a NaN gives NaN either way). */
+    const __m512 big_own = _mm512_set1_ps(
+        (float)(LUCID_DISTILL_SPLIT_BIG * z_own / fabs(params->coef)));
+    const __m512 big_other = _mm512_set1_ps(
+        (float)(LUCID_DISTILL_SPLIT_BIG * z_other / fabs(params->coef)));
+    const float *e_own = out, *e_other = kept_other;
+    const double *own_exp = NULL; /* the double steps recompute both exps */
+    ptrdiff_t j = 0;
+    if (!(fabs(f_own) <= 1e30 && fabs(f_other) <= 1e30)) {
+        LUCID_DISTILL_GRAD_LOOP(0, 1);
+        return;
+    }
+    for (; j + 16 <= n; j += 16) {
+        __m512 a = _mm512_loadu_ps(e_own + j), b = _mm512_loadu_ps(e_other + j);
+        if (_mm512_cmp_ps_mask(a, big_own, _CMP_GT_OQ) |
+            _mm512_cmp_ps_mask(b, big_other, _CMP_GT_OQ)) {
+            LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, 0, 1);
+            LUCID_DISTILL_GRAD_STEP(j + 8, (__mmask8)0xff, 0, 1);
+        } else {
+            _mm512_storeu_ps(out + j, _mm512_fmsub_ps(factor_own, a,
+                                                      _mm512_mul_ps(factor_other, b)));
+        }
+    }
+    for (; j < n; j += 8)
+        LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), 0, 1);
+}
 
 /* The gradient row of the difference form (the student's of the KL, the
  * teacher's of the reverse KL), lucid_distill_grad_f32's contract with

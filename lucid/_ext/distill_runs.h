@@ -41,12 +41,22 @@
             __builtin_prefetch(p_ + b_, 0, 2);                                   \
     } while (0)
 
+/* What a sums pass kept for the gradient that follows: nothing; exp(x_j) as
+ * doubles in its exp_s buffer (n doubles; every level); or (the AVX-512 KL
+ * run with a float32 gradient row, distill_avx512.h) exp(x_j) as floats in
+ * the gradient row itself and exp(y_j) as floats in exp_s, so that the
+ * gradient needs no exponential and its row is written (and faulted in)
+ * while the sums pass computes. The gradient run of the same table reads it
+ * back (lucid_grad_params.kept). */
+enum { LUCID_DISTILL_KEPT_NONE = 0, LUCID_DISTILL_KEPT_OWN = 1, LUCID_DISTILL_KEPT_SPLIT = 2 };
+
 /* The sums of one pass over a row, given both maxima. */
 typedef struct lucid_row_sums {
     double sum_exp_s;     /* sum exp(x_j): the student's normaliser */
     double sum_exp_t;     /* sum exp(y_j): the teacher's */
     double weighted;      /* KL: sum exp(y_j) (y_j - x_j); reverse KL: sum exp(x_j) (x_j - y_j);
                            * a term is 0 where its exp is 0; JSD: 0 (its own pass) */
+    int kept;             /* a LUCID_DISTILL_KEPT_ value */
 } lucid_row_sums;
 
 /* How one side of a row becomes log-probabilities: log p_j = (v_j inv_t - max) - log_sum. */
@@ -66,6 +76,7 @@ typedef struct lucid_grad_params {
     double k;
     double weight_own;
     int difference;
+    int kept;             /* what own_exp holds: the sums pass's lucid_row_sums.kept */
 } lucid_grad_params;
 
 /* Which weighted sum the sums pass keeps (the divergence codes of _distill.pyx). */
@@ -177,6 +188,7 @@ LUCID_DISTILL_INLINE void lucid_distill_sums_loop_##S(const T *restrict s,      
                                     keep_exp, exp_s + i, &tail[0], &tail[1],     \
                                     &tail[2]);                                   \
     out->sum_exp_s = out->sum_exp_t = out->weighted = 0.0;                       \
+    out->kept = keep_exp ? LUCID_DISTILL_KEPT_OWN : LUCID_DISTILL_KEPT_NONE;     \
     for (lane = 0; lane < LUCID_DISTILL_LANES; lane++) {                         \
         out->sum_exp_s += zs[lane];                                              \
         out->sum_exp_t += zt[lane];                                              \
@@ -294,6 +306,8 @@ LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *own, const T *other,  
 {                                                                                \
     int form = g->difference ? 0 : (g->weight_own == 0.0 ? 1 : 2);              \
     /* Without own_exp the loop is given a pointer it never reads through. */   \
+    if (g->kept != LUCID_DISTILL_KEPT_OWN)                                       \
+        own_exp = NULL;                                                          \
     const double *kept = own_exp ? own_exp : &g->coef;                           \
     if (own_exp == NULL && form == 0)                                            \
         lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 0);          \
@@ -318,10 +332,10 @@ typedef struct lucid_distill_runs {
     double (*max_f64)(const double *a, ptrdiff_t n);
     void (*sums_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t, double max_s,
                      double max_t, const float *next_s, const float *next_t, int divergence,
-                     double *exp_s, lucid_row_sums *out);
+                     double *exp_s, float *grad_row, lucid_row_sums *out);
     void (*sums_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t, double max_s,
                      double max_t, const double *next_s, const double *next_t, int divergence,
-                     double *exp_s, lucid_row_sums *out);
+                     double *exp_s, double *grad_row, lucid_row_sums *out);
     void (*jsd_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t,
                     lucid_row_side student, lucid_row_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
@@ -344,8 +358,9 @@ TARGET LUCID_DISTILL_MAYBE_UNUSED static double lucid_distill_max_##S##_##LEVEL(
 }                                                                                \
 TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
         double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
-        int divergence, double *exp_s, lucid_row_sums *out)                      \
+        int divergence, double *exp_s, T *grad_row, lucid_row_sums *out)          \
 {                                                                                \
+    (void)grad_row; /* only the AVX-512 float32 run keeps exps in it */          \
     lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence, \
                            exp_s, out);                                          \
 }                                                                                \
@@ -391,10 +406,11 @@ __attribute__((target(LUCID_AVX512_TARGET)))
 static void lucid_distill_sums_f32_fast(const float *s, const float *t, ptrdiff_t n,
                                         double inv_t, double max_s, double max_t,
                                         const float *next_s, const float *next_t,
-                                        int divergence, double *exp_s, lucid_row_sums *out)
+                                        int divergence, double *exp_s, float *grad_row,
+                                        lucid_row_sums *out)
 {
     lucid_distill_fast_sums_f32(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence,
-                                exp_s, out);
+                                exp_s, grad_row, out);
 }
 
 __attribute__((target(LUCID_AVX512_TARGET)))
@@ -402,8 +418,11 @@ static void lucid_distill_grad_f32_fast(const float *own, const float *other,
                                         const double *own_exp, float *out, ptrdiff_t n,
                                         const lucid_grad_params *params)
 {
-    if (params->difference)
-        lucid_distill_fast_grad_difference_f32(own, other, own_exp, out, n, params);
+    if (params->difference && own_exp && params->kept == LUCID_DISTILL_KEPT_SPLIT)
+        lucid_distill_fast_grad_split_f32(own, other, (const float *)own_exp, out, n, params);
+    else if (params->difference)
+        lucid_distill_fast_grad_difference_f32(
+            own, other, params->kept == LUCID_DISTILL_KEPT_OWN ? own_exp : NULL, out, n, params);
     else
         lucid_distill_grad_f32_avx512(own, other, own_exp, out, n, params);
 }

@@ -6,7 +6,10 @@ the script every distillation user writes in the reference framework
 (``kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean") * T**2``
 then ``backward``), the libraries taking turns (timing helpers of
 ``bench_kl_div.py``): medians, and the ratio of the fastest runs, which a
-noisy neighbour disturbs least. The bandwidth probe reads both inputs once and nothing
+noisy neighbour disturbs least, and the median of each round's ratio (the
+step over the probe run just before it: both see the same memory traffic
+from neighbours, which on a shared machine moves the probe alone by 2x
+between minutes). The bandwidth probe reads both inputs once and nothing
 else; the fused step also writes a fresh input-sized gradient. The peak
 memory beyond that gradient is traced with tracemalloc (which sees numpy's
 arrays and the kernels' row buffers).
@@ -18,6 +21,7 @@ arrays and the kernels' row buffers).
 import argparse
 import json
 import pathlib
+import statistics
 import sys
 import tracemalloc
 
@@ -94,15 +98,20 @@ def run(args):
     print(f"{results['machine']['cpu']}, {args.threads} threads, float32 {shape}, "
           f"T = {TEMPERATURE}, medians of {args.repetitions} runs")
     print(f"{'case':40} {'lucid ms':>10} {'torch ms':>10} {'probe ms':>10} "
-          f"{'lucid/probe':>12} {'torch/lucid':>12} {'best lucid/probe':>17}")
+          f"{'lucid/probe':>12} {'torch/lucid':>12} {'best lucid/probe':>17} "
+          f"{'paired lucid/probe':>19}")
     for divergence in ("kl", "reverse_kl", "jsd"):
-        functions, _ = step_functions(student, teacher, divergence)
-        functions["read both inputs"] = probe(student, teacher)
+        steps, _ = step_functions(student, teacher, divergence)
+        # The probe runs just before lucid's step in every round (paired ratios).
+        functions = {"read both inputs": probe(student, teacher), **steps}
         medians, samples = time_interleaved(functions, args.repetitions)
         # On a shared machine the fastest runs are the least disturbed ones.
         best = {name: min(times) for name, times in samples.items()}
+        paired = statistics.median(step / probe_time for step, probe_time in
+                                   zip(samples["lucid"], samples["read both inputs"]))
         case = {"case": f"forward+backward (student), {divergence}", "threads": args.threads,
-                "seconds": medians, "best_seconds": best, "samples": samples}
+                "seconds": medians, "best_seconds": best, "paired_ratio": paired,
+                "samples": samples}
         results["cases"].append(case)
         print_case(case)
     results["peak_bytes_beyond_gradient"] = peak_beyond_gradient(student, teacher)
@@ -122,7 +131,8 @@ def print_case(case):
     best = case["best_seconds"]
     print(f"{case['case']:40} {ms('lucid')} {ms('torch')} {ms('read both inputs')} "
           f"{ratio('lucid', 'read both inputs')} {ratio('torch', 'lucid')} "
-          f"{best['lucid'] / best['read both inputs']:17.2f}", flush=True)
+          f"{best['lucid'] / best['read both inputs']:17.2f} {case['paired_ratio']:19.2f}",
+          flush=True)
 
 
 def main(argv=None):

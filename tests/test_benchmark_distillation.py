@@ -36,6 +36,9 @@ def test_quick_mode_measures_every_case(bench, tmp_path, capsys):
     for case in figures["cases"]:
         assert case["seconds"]["lucid"] > 0 and case["seconds"]["read both inputs"] > 0
         assert case["best_seconds"]["lucid"] <= case["seconds"]["lucid"]
+        ratios = [a / b for a, b in zip(case["samples"]["lucid"],
+                                        case["samples"]["read both inputs"])]
+        assert min(ratios) <= case["paired_ratio"] <= max(ratios)
         assert len(case["samples"]["lucid"]) == 2
     # Row buffers and per-row constants only: far below a mebibyte here.
     assert 0 <= figures["peak_bytes_beyond_gradient"] < 1 << 20

@@ -40,7 +40,9 @@ def per_row(student, teacher, temperature, divergence="kl", beta=0.5, dim=-1):
             loss = _times_prob(q, log_q - log_p).sum(-1)
             g_log_q, g_log_p = _times_prob(q, log_q - log_p + 1), -q
         else:
-            log_m = np.log(beta * p + (1 - beta) * q)
+            # log m in log space: beta p + (1 - beta) q would round to 0 (and
+            # give an infinite term) where p and q are both subnormal.
+            log_m = np.logaddexp(np.log(beta) + log_p, np.log1p(-beta) + log_q)
             loss = (beta * _times_prob(p, log_p - log_m).sum(-1)
                     + (1 - beta) * _times_prob(q, log_q - log_m).sum(-1))
             g_log_p = beta * _times_prob(p, log_p - log_m)

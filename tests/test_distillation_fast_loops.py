@@ -55,7 +55,7 @@ def test_every_tail_length(level, cols, divergence):
     check(logits((3, cols), 1), logits((3, cols), 2), 2.0, divergence)
 
 
-@pytest.mark.parametrize("divergence", ["kl", "reverse_kl"])
+@pytest.mark.parametrize("divergence", ["kl", "reverse_kl", "jsd"])
 def test_minus_infinity_logits_in_float32(level, divergence):
     student, teacher = logits((5, 40), 3), logits((5, 40), 4)
     teacher[0, 2] = student[0, 2] = -np.inf       # both rule a class out: adds 0

@@ -79,6 +79,7 @@ cdef extern from "distill_runs.h" nogil:
                          double *out, Py_ssize_t n,
                          const lucid_grad_params *params) noexcept nogil
     const lucid_distill_runs *lucid_distill_runs_for(int level)
+    int lucid_distill_log16_for_tests(const double *m, double *out, Py_ssize_t n)
 
 cdef enum:
     # Storage kinds of an operand; the compute precision is F32 or F64.
@@ -497,3 +498,16 @@ def _float_to_half(const float[::1] values, uint16_t[::1] out):
     with nogil:
         for j in range(values.shape[0]):
             out[j] = lucid_float_to_half(values[j])
+
+
+def _log16(const double[::1] m, double[::1] out):
+    """``out[:] =`` log(m) with the AVX-512 loops' logarithm (``log_avx512.h``), for tests.
+
+    Raises ``RuntimeError`` where the CPU or the build has no AVX-512 loops.
+    """
+    from lucid._ext import _simd
+    if _simd.cpu_simd_level() != "avx512" or m.shape[0] != out.shape[0]:
+        raise RuntimeError("_log16: needs an AVX-512 CPU and an output of the input's length")
+    if not lucid_distill_log16_for_tests(&m[0] if m.shape[0] else NULL,
+                                         &out[0] if out.shape[0] else NULL, m.shape[0]):
+        raise RuntimeError("_log16: this build has no AVX-512 loops")

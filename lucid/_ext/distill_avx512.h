@@ -1,10 +1,11 @@
-/* AVX-512 runs of the distillation loss for float32 rows: the sums pass
- * and the student's gradient of the KL (the "difference" form), with
- * exp_avx512.h's exponential in place of distill_runs.h's degree-9 one.
+/* AVX-512 runs of the distillation loss for float32 rows: the sums pass,
+ * the JSD's pass and every gradient form, with exp_avx512.h's exponential
+ * and log_avx512.h's logarithm in place of distill_runs.h's (degree 9, and
+ * log_exp.h's).
  *
- * Same contracts and formulas as distill_runs.h's lucid_distill_sums_f32 and
- * lucid_distill_grad_f32 (which every other level, and the other gradient
- * forms, still run). What differs:
+ * Same contracts and formulas as distill_runs.h's lucid_distill_sums_f32,
+ * lucid_distill_jsd_f32 and lucid_distill_grad_f32 (which every other level
+ * runs). What differs:
  * - a first look at each row's smallest value (one vminps per 16 values, the
  *   row is in cache after the maxima pass) says whether an exponential's
  *   argument can fall below the fast exponential's range (or be -inf); only
@@ -21,6 +22,7 @@
 #include <stddef.h>
 
 #include "exp_avx512.h"
+#include "log_avx512.h"
 
 /* The smallest of n float32 values, NaNs skipped (+inf if there is none). */
 LUCID_AVX512_FN double lucid_distill_min_f32(const float *a, ptrdiff_t n)
@@ -46,6 +48,11 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
 
 #define LUCID_DISTILL_EXP16(CLAMP, c)                                            \
     ((CLAMP) ? lucid_exp16_clamped(&e, (c)) : lucid_exp16_core_short(&e, (c)))
+/* The JSD's exps: its terms p (log p - log m) compare log p with the log of
+ * the exp of log p, so the exp's error (1.6e-9 for the short one) would show
+ * as such in the divergence of identical rows; the degree-4 one's is 2.5e-12. */
+#define LUCID_DISTILL_EXP16_ACCURATE(CLAMP, c)                                   \
+    ((CLAMP) ? lucid_exp16_clamped(&e, (c)) : lucid_exp16_core(&e, (c)))
 
 /* One group of 8 of the sums pass: DIVERGENCE, KEEP (a LUCID_DISTILL_KEPT_
  * value) and CLAMP are constants in each copy. A term whose probability is 0
@@ -55,8 +62,12 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
         __mmask8 valid = (VALID);                                                \
         __m512d x = _mm512_fmsub_pd(lucid_avx512_load8_f32(s, J, valid), scale, shift_s); \
         __m512d y = _mm512_fmsub_pd(lucid_avx512_load8_f32(t, J, valid), scale, shift_t); \
-        __m512d es = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, x));  \
-        __m512d et = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16(CLAMP, y));  \
+        __m512d es = _mm512_maskz_mov_pd(valid, (DIVERGENCE) == LUCID_DISTILL_JSD \
+                                         ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, x) \
+                                         : LUCID_DISTILL_EXP16(CLAMP, x));       \
+        __m512d et = _mm512_maskz_mov_pd(valid, (DIVERGENCE) == LUCID_DISTILL_JSD \
+                                         ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, y) \
+                                         : LUCID_DISTILL_EXP16(CLAMP, y));       \
         zs[H] = _mm512_add_pd(zs[H], es);                                        \
         zt[H] = _mm512_add_pd(zt[H], et);                                        \
         if ((DIVERGENCE) != LUCID_DISTILL_JSD) {                                 \
@@ -256,6 +267,150 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
         LUCID_DISTILL_GRAD_LOOP(0, 1);
     else
         LUCID_DISTILL_GRAD_LOOP(0, 0);
+}
+
+/* log p_j of a side for 8 values: (v / T - max) - log_sum, as the sums pass
+ * shifted them (one rounding, then the log-sum: no rounding of max + log_sum,
+ * which for huge logits would move every probability of the side). */
+#define LUCID_DISTILL_LOG_PROB(v, shift, log_sum)                                \
+    _mm512_sub_pd(_mm512_fmsub_pd((v), scale, (shift)), (log_sum))
+
+/* Where a probability is 0 its term is 0, whatever the other factor (0 log 0
+ * = 0, also against an infinite log ratio); a NaN stays NaN. */
+#define LUCID_DISTILL_TERM_MASK(p) _mm512_cmp_pd_mask((p), zero, _CMP_NEQ_UQ)
+
+/* One group of 8 of the JSD pass: p (log p - log m) and q (log q - log m). */
+#define LUCID_DISTILL_JSD_STEP(J, H, VALID, CLAMP)                               \
+    do {                                                                         \
+        __mmask8 valid = (VALID);                                                \
+        __m512d log_q = LUCID_DISTILL_LOG_PROB(lucid_avx512_load8_f32(s, J, valid), \
+                                               max_s, log_sum_s);                \
+        __m512d log_p = LUCID_DISTILL_LOG_PROB(lucid_avx512_load8_f32(t, J, valid), \
+                                               max_t, log_sum_t);                \
+        __m512d q = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16_ACCURATE(CLAMP, log_q)); \
+        __m512d p = _mm512_maskz_mov_pd(valid, LUCID_DISTILL_EXP16_ACCURATE(CLAMP, log_p)); \
+        __m512d log_m = lucid_log16(&l, _mm512_fmadd_pd(beta, p, _mm512_mul_pd(rest, q))); \
+        kp[H] = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(log_p, log_m), kp[H],     \
+                                      LUCID_DISTILL_TERM_MASK(p));               \
+        kq[H] = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(log_q, log_m), kq[H],     \
+                                      LUCID_DISTILL_TERM_MASK(q));               \
+    } while (0)
+
+#define LUCID_DISTILL_JSD_LOOP(CLAMP)                                            \
+    do {                                                                         \
+        ptrdiff_t j = 0;                                                         \
+        for (; j + 16 <= n; j += 16) {                                           \
+            LUCID_DISTILL_JSD_STEP(j, 0, (__mmask8)0xff, CLAMP);                 \
+            LUCID_DISTILL_JSD_STEP(j + 8, 1, (__mmask8)0xff, CLAMP);             \
+        }                                                                        \
+        if (j < n) {                                                             \
+            LUCID_DISTILL_JSD_STEP(j, 0, lucid_avx512_valid8(j, n), CLAMP);      \
+            LUCID_DISTILL_JSD_STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), CLAMP); \
+        }                                                                        \
+    } while (0)
+
+/* The JSD pass of a float32 row (lucid_distill_jsd_f32's contract). */
+LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, ptrdiff_t n,
+                                                double inv_t, lucid_row_side student,
+                                                lucid_row_side teacher, double beta_value,
+                                                double *kl_p_m, double *kl_q_m)
+{
+    const lucid_exp16 e = lucid_exp16_load();
+    const lucid_log16_tables l = lucid_log16_load();
+    const __m512d scale = _mm512_set1_pd(inv_t), zero = _mm512_setzero_pd();
+    const __m512d max_s = _mm512_set1_pd(student.max);
+    const __m512d log_sum_s = _mm512_set1_pd(student.log_sum);
+    const __m512d max_t = _mm512_set1_pd(teacher.max);
+    const __m512d log_sum_t = _mm512_set1_pd(teacher.log_sum);
+    const __m512d beta = _mm512_set1_pd(beta_value), rest = _mm512_set1_pd(1.0 - beta_value);
+    __m512d kp[2] = {zero, zero}, kq[2] = {zero, zero};
+    int clamp = lucid_distill_needs_clamp(s, n, inv_t, student.max + student.log_sum) ||
+                lucid_distill_needs_clamp(t, n, inv_t, teacher.max + teacher.log_sum);
+    if (clamp)
+        LUCID_DISTILL_JSD_LOOP(1);
+    else
+        LUCID_DISTILL_JSD_LOOP(0);
+    *kl_p_m = _mm512_reduce_add_pd(_mm512_add_pd(kp[0], kp[1]));
+    *kl_q_m = _mm512_reduce_add_pd(_mm512_add_pd(kq[0], kq[1]));
+}
+
+/* One group of 8 of the weighted gradient forms (lucid_grad_params):
+ * coef own_j (log own_j - log ref_j - k), ref the other side (MIX 0) or the
+ * mixture weight_own own + (1 - weight_own) other (MIX 1); own_j from the
+ * kept exp(x_j) when KEPT. */
+#define LUCID_DISTILL_WEIGHTED_STEP(J, VALID, KEPT, CLAMP, MIX)                  \
+    do {                                                                         \
+        __mmask8 valid = (VALID);                                                \
+        __m512d log_own = LUCID_DISTILL_LOG_PROB(lucid_avx512_load8_f32(own, J, valid), \
+                                                 max_own, log_sum_own);          \
+        __m512d log_ref = LUCID_DISTILL_LOG_PROB(lucid_avx512_load8_f32(other, J, valid), \
+                                                 max_other, log_sum_other);      \
+        __m512d p_own = (KEPT) ? _mm512_mul_pd(_mm512_maskz_loadu_pd(valid, own_exp + (J)), \
+                                               own_scale)                        \
+                               : (MIX) ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, log_own) \
+                                       : LUCID_DISTILL_EXP16(CLAMP, log_own);    \
+        if (MIX)                                                                 \
+            log_ref = lucid_log16(&l, _mm512_fmadd_pd(                           \
+                weight_own, p_own,                                               \
+                _mm512_mul_pd(weight_other, LUCID_DISTILL_EXP16_ACCURATE(CLAMP, log_ref)))); \
+        __m512d value = _mm512_mul_pd(p_own,                                     \
+                                      _mm512_sub_pd(_mm512_sub_pd(log_own, log_ref), k)); \
+        value = _mm512_maskz_mov_pd(LUCID_DISTILL_TERM_MASK(p_own), value);      \
+        _mm256_mask_storeu_ps(out + (J), valid, _mm512_cvtpd_ps(_mm512_mul_pd(coef, value))); \
+    } while (0)
+
+#define LUCID_DISTILL_WEIGHTED_LOOP(KEPT, CLAMP, MIX)                            \
+    do {                                                                         \
+        ptrdiff_t j = 0;                                                         \
+        for (; j + 8 <= n; j += 8)                                               \
+            LUCID_DISTILL_WEIGHTED_STEP(j, (__mmask8)0xff, KEPT, CLAMP, MIX);    \
+        if (j < n)                                                               \
+            LUCID_DISTILL_WEIGHTED_STEP(j, lucid_avx512_valid8(j, n), KEPT, CLAMP, MIX); \
+    } while (0)
+
+#define LUCID_DISTILL_WEIGHTED_MIX(KEPT, CLAMP)                                  \
+    do {                                                                         \
+        if (mix)                                                                 \
+            LUCID_DISTILL_WEIGHTED_LOOP(KEPT, CLAMP, 1);                         \
+        else                                                                     \
+            LUCID_DISTILL_WEIGHTED_LOOP(KEPT, CLAMP, 0);                         \
+    } while (0)
+
+/* The gradient row of the weighted forms (the student's of the reverse KL
+ * and of the JSD, the teacher's of the KL and of the JSD),
+ * lucid_distill_grad_f32's contract with params->difference clear; own_exp
+ * the sums pass's exp(x_j) as doubles, or NULL. */
+LUCID_AVX512_FN void lucid_distill_fast_grad_weighted_f32(const float *own, const float *other,
+                                                            const double *own_exp, float *out,
+                                                            ptrdiff_t n,
+                                                            const lucid_grad_params *params)
+{
+    const lucid_exp16 e = lucid_exp16_load();
+    const lucid_log16_tables l = lucid_log16_load();
+    const __m512d scale = _mm512_set1_pd(params->inv_t), zero = _mm512_setzero_pd();
+    const __m512d coef = _mm512_set1_pd(params->coef), k = _mm512_set1_pd(params->k);
+    const __m512d max_own = _mm512_set1_pd(params->own.max);
+    const __m512d log_sum_own = _mm512_set1_pd(params->own.log_sum);
+    const __m512d max_other = _mm512_set1_pd(params->other.max);
+    const __m512d log_sum_other = _mm512_set1_pd(params->other.log_sum);
+    const __m512d own_scale = _mm512_set1_pd(1.0 / lucid_exp_f64(params->own.log_sum));
+    const __m512d weight_own = _mm512_set1_pd(params->weight_own);
+    const __m512d weight_other = _mm512_set1_pd(1.0 - params->weight_own);
+    int mix = params->weight_own != 0.0;
+    /* Only the exps taken here need the clamp decision: the mixture's other
+     * side, and the own side when it was not kept. */
+    int clamp = (mix && lucid_distill_needs_clamp(other, n, params->inv_t,
+                                                  params->other.max + params->other.log_sum)) ||
+                (!own_exp && lucid_distill_needs_clamp(own, n, params->inv_t,
+                                                       params->own.max + params->own.log_sum));
+    if (own_exp && clamp)
+        LUCID_DISTILL_WEIGHTED_MIX(1, 1);
+    else if (own_exp)
+        LUCID_DISTILL_WEIGHTED_MIX(1, 0);
+    else if (clamp)
+        LUCID_DISTILL_WEIGHTED_MIX(0, 1);
+    else
+        LUCID_DISTILL_WEIGHTED_MIX(0, 0);
 }
 
 #endif /* LUCID_DISTILL_AVX512_H */

@@ -95,6 +95,15 @@ LUCID_DISTILL_INLINE double lucid_distill_log_prob(double v, double inv_t, lucid
     return (v * inv_t - side.max) - side.log_sum;
 }
 
+/* A probability of the JSD's mixture m = beta p + (1 - beta) q: exp(log_p),
+ * 0 below e**-700 (1e-304). Its terms are below 1e-301 there, and beta p
+ * then stays a normal double whenever p > 0, so log m is never -inf for a
+ * class that counts (with subnormal p and q, m could round to 0 and give an
+ * infinite term). distill_avx512.h's exponential is 0 there too. */
+#define LUCID_DISTILL_MIXTURE_MIN (-700.0)
+#define LUCID_DISTILL_MIXTURE_PROB(log_p, p) \
+    lucid_select_f64((log_p) < LUCID_DISTILL_MIXTURE_MIN, 0.0, (p))
+
 /* exp(x) for the arguments these runs have, x <= 0 (a shifted logit or a
  * log-probability), -inf (gives 0) and NaN (stays NaN), within 1e-11
  * relative: log_exp.h's reduction and scaling, with a degree-9 Taylor
@@ -237,7 +246,8 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_elem_##S(T s, T t, double inv_t,    
 {                                                                                \
     double log_q = lucid_distill_log_prob(s, inv_t, student);                    \
     double log_p = lucid_distill_log_prob(t, inv_t, teacher);                    \
-    double q = EXP(log_q), p = EXP(log_p);                                       \
+    double q = LUCID_DISTILL_MIXTURE_PROB(log_q, EXP(log_q));                    \
+    double p = LUCID_DISTILL_MIXTURE_PROB(log_p, EXP(log_p));                    \
     double log_m = lucid_log_f64(beta * p + (1.0 - beta) * q);                   \
     *kp += lucid_distill_term(p, log_p - log_m);                                 \
     *kq += lucid_distill_term(q, log_q - log_m);                                 \
@@ -281,9 +291,11 @@ LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp, 
     double value, log_ref = log_other;                                           \
     if (form == 0)                                                               \
         return (T)(g->coef * (p_own - EXP(log_other)));                          \
-    if (form == 2)                                                               \
-        log_ref = lucid_log_f64(g->weight_own * p_own                            \
-                                + (1.0 - g->weight_own) * EXP(log_other));       \
+    if (form == 2) {                                                             \
+        p_own = LUCID_DISTILL_MIXTURE_PROB(log_own, p_own);                      \
+        log_ref = lucid_log_f64(g->weight_own * p_own + (1.0 - g->weight_own) *  \
+                                LUCID_DISTILL_MIXTURE_PROB(log_other, EXP(log_other))); \
+    }                                                                            \
     value = lucid_distill_term(p_own, log_own - log_ref - g->k);                 \
     return (T)(g->coef * value);                                                 \
 }                                                                                \
@@ -376,13 +388,13 @@ TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_grad_##S##_##LEVEL(c
     lucid_distill_grad_##S(own, other, own_exp, out, n, params);                 \
 }
 
-/* A level's table; SUMS_F32 and GRAD_F32 name its float32 sums and gradient
- * runs (the AVX-512 level has its own, distill_avx512.h). */
-#define LUCID_DISTILL_TABLE(LEVEL, SUMS_F32, GRAD_F32)                           \
+/* A level's table; SUMS_F32, JSD_F32 and GRAD_F32 name its float32 runs
+ * (the AVX-512 level has its own, distill_avx512.h). */
+#define LUCID_DISTILL_TABLE(LEVEL, SUMS_F32, JSD_F32, GRAD_F32)                  \
 static const lucid_distill_runs lucid_distill_runs_##LEVEL = {                   \
     lucid_distill_max_f32_##LEVEL, lucid_distill_max_f64_##LEVEL,                \
     SUMS_F32, lucid_distill_sums_f64_##LEVEL,                                    \
-    lucid_distill_jsd_f32_##LEVEL, lucid_distill_jsd_f64_##LEVEL,                \
+    JSD_F32, lucid_distill_jsd_f64_##LEVEL,                                      \
     GRAD_F32, lucid_distill_grad_f64_##LEVEL,                                    \
 };
 
@@ -391,17 +403,18 @@ LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                 
 LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)
 
 LUCID_DISTILL_DEFINE_LEVEL(baseline, __attribute__((flatten)))
-LUCID_DISTILL_TABLE(baseline, lucid_distill_sums_f32_baseline, lucid_distill_grad_f32_baseline)
+LUCID_DISTILL_TABLE(baseline, lucid_distill_sums_f32_baseline, lucid_distill_jsd_f32_baseline,
+                    lucid_distill_grad_f32_baseline)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_DISTILL_X86 1
 #include "distill_avx512.h"
 LUCID_DISTILL_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_DISTILL_TABLE(avx2, lucid_distill_sums_f32_avx2, lucid_distill_grad_f32_avx2)
+LUCID_DISTILL_TABLE(avx2, lucid_distill_sums_f32_avx2, lucid_distill_jsd_f32_avx2,
+                    lucid_distill_grad_f32_avx2)
 LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
 
-/* The AVX-512 level's float32 runs: distill_avx512.h's loops, and the
- * generic loop (compiled for AVX-512) for the gradient forms they leave out. */
+/* The AVX-512 level's float32 runs: distill_avx512.h's loops. */
 __attribute__((target(LUCID_AVX512_TARGET)))
 static void lucid_distill_sums_f32_fast(const float *s, const float *t, ptrdiff_t n,
                                         double inv_t, double max_s, double max_t,
@@ -414,21 +427,51 @@ static void lucid_distill_sums_f32_fast(const float *s, const float *t, ptrdiff_
 }
 
 __attribute__((target(LUCID_AVX512_TARGET)))
+static void lucid_distill_jsd_f32_fast(const float *s, const float *t, ptrdiff_t n,
+                                       double inv_t, lucid_row_side student,
+                                       lucid_row_side teacher, double beta, double *kl_p_m,
+                                       double *kl_q_m)
+{
+    lucid_distill_fast_jsd_f32(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m);
+}
+
+__attribute__((target(LUCID_AVX512_TARGET)))
 static void lucid_distill_grad_f32_fast(const float *own, const float *other,
                                         const double *own_exp, float *out, ptrdiff_t n,
                                         const lucid_grad_params *params)
 {
+    const double *kept_own = params->kept == LUCID_DISTILL_KEPT_OWN ? own_exp : NULL;
     if (params->difference && own_exp && params->kept == LUCID_DISTILL_KEPT_SPLIT)
         lucid_distill_fast_grad_split_f32(own, other, (const float *)own_exp, out, n, params);
     else if (params->difference)
-        lucid_distill_fast_grad_difference_f32(
-            own, other, params->kept == LUCID_DISTILL_KEPT_OWN ? own_exp : NULL, out, n, params);
+        lucid_distill_fast_grad_difference_f32(own, other, kept_own, out, n, params);
     else
-        lucid_distill_grad_f32_avx512(own, other, own_exp, out, n, params);
+        lucid_distill_fast_grad_weighted_f32(own, other, kept_own, out, n, params);
 }
-LUCID_DISTILL_TABLE(avx512, lucid_distill_sums_f32_fast, lucid_distill_grad_f32_fast)
+LUCID_DISTILL_TABLE(avx512, lucid_distill_sums_f32_fast, lucid_distill_jsd_f32_fast,
+                    lucid_distill_grad_f32_fast)
+
+/* out[i] = log_avx512.h's log(m[i]), for the accuracy tests only; returns 0
+ * (and writes nothing) when this build has no AVX-512 loops. The caller
+ * checks that the CPU runs AVX-512. */
+__attribute__((target(LUCID_AVX512_TARGET)))
+static int lucid_distill_log16_for_tests(const double *m, double *out, ptrdiff_t n)
+{
+    const lucid_log16_tables l = lucid_log16_load();
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        __mmask8 valid = lucid_avx512_valid8(j, n);
+        _mm512_mask_storeu_pd(out + j, valid,
+                              lucid_log16(&l, _mm512_maskz_loadu_pd(valid, m + j)));
+    }
+    return 1;
+}
 #else
 #define LUCID_DISTILL_X86 0
+static int lucid_distill_log16_for_tests(const double *m, double *out, ptrdiff_t n)
+{
+    (void)m, (void)out, (void)n;
+    return 0;
+}
 #endif
 
 /* The table of a level, numbered as _simd.SIMD_LEVELS (which decides the

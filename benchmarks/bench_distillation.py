@@ -4,12 +4,16 @@ A training step's loss work: the forward and the backward w.r.t. the student
 logits, float32 ``(rows, classes)``, for lucid's ``distillation_loss`` and for
 the script every distillation user writes in the reference framework
 (``kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean") * T**2``
-then ``backward``), the libraries taking turns (timing helpers of
-``bench_kl_div.py``): medians, and the ratio of the fastest runs, which a
-noisy neighbour disturbs least, and the median of each round's ratio (the
-step over the probe run just before it: both see the same memory traffic
-from neighbours, which on a shared machine moves the probe alone by 2x
-between minutes). The bandwidth probe reads both inputs once and nothing
+then ``backward``), with the timing helpers of ``bench_kl_div.py``: lucid's
+step and the bandwidth probe take turns, then the reference framework's
+script runs its own rounds (taking turns with it, lucid's step would often
+wait for the operating system to assemble huge pages after the script's
+multi-gigabyte temporaries are freed, which measures the script, not
+lucid). Printed: medians, the ratio of the fastest runs, which a noisy
+neighbour disturbs least, and the median of each round's ratio (the step
+over the probe run just before it: both see the same memory traffic from
+neighbours, which on a shared machine moves the probe alone by 2x between
+minutes). The bandwidth probe reads both inputs once and nothing
 else; the fused step also writes a fresh input-sized gradient. The peak
 memory beyond that gradient is traced with tracemalloc (which sees numpy's
 arrays and the kernels' row buffers).
@@ -103,8 +107,14 @@ def run(args):
     for divergence in ("kl", "reverse_kl", "jsd"):
         steps, _ = step_functions(student, teacher, divergence)
         # The probe runs just before lucid's step in every round (paired ratios).
-        functions = {"read both inputs": probe(student, teacher), **steps}
-        medians, samples = time_interleaved(functions, args.repetitions)
+        medians, samples = time_interleaved(
+            {"read both inputs": probe(student, teacher), "lucid": steps.pop("lucid")},
+            args.repetitions)
+        if steps:
+            # The reference framework's script in rounds of its own (see the docstring).
+            more_medians, more_samples = time_interleaved(steps, args.repetitions)
+            medians.update(more_medians)
+            samples.update(more_samples)
         # On a shared machine the fastest runs are the least disturbed ones.
         best = {name: min(times) for name, times in samples.items()}
         paired = statistics.median(step / probe_time for step, probe_time in

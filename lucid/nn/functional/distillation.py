@@ -153,8 +153,13 @@ def distillation_loss(student_logits, teacher_logits, temperature=1.0, *, dim=-1
     :math:`-\infty` has :math:`p_j = 0` and adds 0; a class with student logit
     :math:`-\infty` where :math:`p_j > 0` makes the KL :math:`+\infty`; a
     distribution whose logits are all :math:`-\infty` (or contain NaN or
-    :math:`+\infty`) gives NaN, as ``log_softmax`` does. When ``mask`` drops
-    every distribution, ``"sum"`` is 0 and the means are NaN, with no warning.
+    :math:`+\infty`) gives NaN, as ``log_softmax`` does. In the JSD's mixture
+    :math:`m`, probabilities below :math:`e^{-700}` (about :math:`10^{-304}`)
+    count as 0: their terms are below :math:`10^{-301}`, and :math:`m` then
+    never rounds to 0 for a class that counts (the float64 composition's
+    :math:`\beta p + (1 - \beta) q` does, for two subnormal probabilities, and
+    gives an infinite term). When ``mask`` drops every distribution,
+    ``"sum"`` is 0 and the means are NaN, with no warning.
 
     The gradient w.r.t. the student logits is written once: when the student
     requires grad, the forward computes it while each distribution's logits

@@ -11,9 +11,9 @@ those constants and writes the gradient row once.
 Three layers, bottom to top:
 
 1. Runs over one contiguous row (``distill_runs.h``, compiled per SIMD level;
-   the level is ``_simd``'s, passed in by the caller; at AVX-512 the float32
-   sums and the student's KL gradient are ``distill_avx512.h``'s loops, on the
-   row kernel's table-driven exponential, ``exp_avx512.h``).
+   the level is ``_simd``'s, passed in by the caller; at AVX-512 every
+   float32 run but the maxima is ``distill_avx512.h``'s, on the row kernel's
+   table-driven exponential, ``exp_avx512.h``, and ``log_avx512.h``).
 2. Row functions: a row that is not contiguous in the compute precision
    (strided, float16, or a dtype mix) is gathered into a per-thread heap
    buffer of one row, so nothing input-sized is allocated and threads with

@@ -296,19 +296,6 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
                                       LUCID_DISTILL_TERM_MASK(q));               \
     } while (0)
 
-#define LUCID_DISTILL_JSD_LOOP(CLAMP)                                            \
-    do {                                                                         \
-        ptrdiff_t j = 0;                                                         \
-        for (; j + 16 <= n; j += 16) {                                           \
-            LUCID_DISTILL_JSD_STEP(j, 0, (__mmask8)0xff, CLAMP);                 \
-            LUCID_DISTILL_JSD_STEP(j + 8, 1, (__mmask8)0xff, CLAMP);             \
-        }                                                                        \
-        if (j < n) {                                                             \
-            LUCID_DISTILL_JSD_STEP(j, 0, lucid_avx512_valid8(j, n), CLAMP);      \
-            LUCID_DISTILL_JSD_STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), CLAMP); \
-        }                                                                        \
-    } while (0)
-
 /* The JSD pass of a float32 row (lucid_distill_jsd_f32's contract). */
 LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, ptrdiff_t n,
                                                 double inv_t, lucid_row_side student,
@@ -327,9 +314,9 @@ LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, 
     int clamp = lucid_distill_needs_clamp(s, n, inv_t, student.max + student.log_sum) ||
                 lucid_distill_needs_clamp(t, n, inv_t, teacher.max + teacher.log_sum);
     if (clamp)
-        LUCID_DISTILL_JSD_LOOP(1);
+        LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_DISTILL_JSD_STEP, 1);
     else
-        LUCID_DISTILL_JSD_LOOP(0);
+        LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_DISTILL_JSD_STEP, 0);
     *kl_p_m = _mm512_reduce_add_pd(_mm512_add_pd(kp[0], kp[1]));
     *kl_q_m = _mm512_reduce_add_pd(_mm512_add_pd(kq[0], kq[1]));
 }

@@ -17,9 +17,9 @@
  * (no -ffast-math), so a row's result is the same for any thread count.
  * Special values are decided by explicit comparisons (log_exp.h).
  *
- * The AVX-512 level replaces two float32 runs, the sums pass and the
- * difference-form gradient, with distill_avx512.h's loops (a table-driven
- * exponential, about half the operations); everything else is generic.
+ * The AVX-512 level replaces the float32 sums, JSD and gradient runs with
+ * distill_avx512.h's loops (a table-driven exponential and logarithm, about
+ * half the operations); its maxima and float64 runs are these.
  */
 #ifndef LUCID_DISTILL_RUNS_H
 #define LUCID_DISTILL_RUNS_H
@@ -360,8 +360,8 @@ typedef struct lucid_distill_runs {
                      double *out, ptrdiff_t n, const lucid_grad_params *params);
 } lucid_distill_runs;
 
-/* A level's runs; the AVX-512 level replaces its float32 sums run, which
- * then goes unused. */
+/* A level's runs; the AVX-512 level replaces its float32 sums, JSD and
+ * gradient runs, which then go unused. */
 #define LUCID_DISTILL_MAYBE_UNUSED __attribute__((unused))
 #define LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, T, S)                 \
 TARGET LUCID_DISTILL_MAYBE_UNUSED static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)    \

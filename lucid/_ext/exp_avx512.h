@@ -127,6 +127,24 @@ LUCID_AVX512_FN __mmask8 lucid_avx512_valid8(ptrdiff_t j, ptrdiff_t n)
     return left >= 8 ? (__mmask8)0xff : left <= 0 ? (__mmask8)0 : (__mmask8)((1u << left) - 1u);
 }
 
+/* The loop of those loops over n values: STEP(j, 0, mask, ARG) and
+ * STEP(j + 8, 1, mask, ARG) for each group of 16 (two vectors of 8, each
+ * with its own accumulators, index 0 and 1), then once more for what is left
+ * with lanes at or past n masked off (they load 0 and must add nothing). ARG
+ * is a constant of the caller's (a mode), passed through. */
+#define LUCID_AVX512_FOR_GROUPS_OF_16(STEP, ARG)                                 \
+    do {                                                                         \
+        ptrdiff_t j = 0;                                                         \
+        for (; j + 16 <= n; j += 16) {                                           \
+            STEP(j, 0, (__mmask8)0xff, ARG);                                     \
+            STEP(j + 8, 1, (__mmask8)0xff, ARG);                                 \
+        }                                                                        \
+        if (j < n) {                                                             \
+            STEP(j, 0, lucid_avx512_valid8(j, n), ARG);                          \
+            STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), ARG);                  \
+        }                                                                        \
+    } while (0)
+
 /* 8 float32 values at j widened to double; lanes not in `valid` give 0. */
 LUCID_AVX512_FN __m512d lucid_avx512_load8_f32(const float *a, ptrdiff_t j, __mmask8 valid)
 {

@@ -80,28 +80,15 @@ LUCID_ROW_AVX512_FN double lucid_row_range_f32(const float *src, ptrdiff_t n, do
     return t;
 }
 
-/* Each loop below runs over groups of 16 (two vectors of 8, each with its own
- * accumulators), then over what is left with lanes at or past n masked off
- * (they load 0 and add nothing). MODE is a constant in each copy of the
- * loop, so its tests leave the loop:
+/* Each loop below runs over groups of 16 (LUCID_AVX512_FOR_GROUPS_OF_16).
+ * MODE is a constant in each copy of the loop, so its tests leave the loop:
  * 0  every argument in the fast exponential's range: no clamps;
  * 1  clamps and selects (some argument below LUCID_ROW_FAST_EXP_MIN, or -inf);
  * 2  as 1, with the argument computed as (v - shift) * scale: when
  *    shift * scale is large (huge logits, tiny temperatures) the one-rounding
  *    v * scale - shift_scaled is off by half an ulp of shift * scale, which
  *    would no longer be negligible. Sums are folded in a fixed order. */
-#define LUCID_ROW_FAST_LOOP(STEP, MODE)                                          \
-    do {                                                                         \
-        ptrdiff_t j = 0;                                                         \
-        for (; j + 16 <= n; j += 16) {                                           \
-            STEP(j, 0, (__mmask8)0xff, MODE);                                    \
-            STEP(j + 8, 1, (__mmask8)0xff, MODE);                                \
-        }                                                                        \
-        if (j < n) {                                                             \
-            STEP(j, 0, lucid_avx512_valid8(j, n), MODE);                         \
-            STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), MODE);                 \
-        }                                                                        \
-    } while (0)
+#define LUCID_ROW_FAST_LOOP(STEP, MODE) LUCID_AVX512_FOR_GROUPS_OF_16(STEP, MODE)
 #define LUCID_ROW_FAST_LOOPS(STEP)                                               \
     do {                                                                         \
         if (mode == 2)                                                           \

@@ -414,27 +414,9 @@ LUCID_DISTILL_TABLE(avx2, lucid_distill_sums_f32_avx2, lucid_distill_jsd_f32_avx
                     lucid_distill_grad_f32_avx2)
 LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
 
-/* The AVX-512 level's float32 runs: distill_avx512.h's loops. */
-__attribute__((target(LUCID_AVX512_TARGET)))
-static void lucid_distill_sums_f32_fast(const float *s, const float *t, ptrdiff_t n,
-                                        double inv_t, double max_s, double max_t,
-                                        const float *next_s, const float *next_t,
-                                        int divergence, double *exp_s, float *grad_row,
-                                        lucid_row_sums *out)
-{
-    lucid_distill_fast_sums_f32(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence,
-                                exp_s, grad_row, out);
-}
-
-__attribute__((target(LUCID_AVX512_TARGET)))
-static void lucid_distill_jsd_f32_fast(const float *s, const float *t, ptrdiff_t n,
-                                       double inv_t, lucid_row_side student,
-                                       lucid_row_side teacher, double beta, double *kl_p_m,
-                                       double *kl_q_m)
-{
-    lucid_distill_fast_jsd_f32(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m);
-}
-
+/* The AVX-512 level's float32 runs: distill_avx512.h's loops (the sums and
+ * JSD runs as they are; the gradient picks its loop by form and by what the
+ * sums pass kept). */
 __attribute__((target(LUCID_AVX512_TARGET)))
 static void lucid_distill_grad_f32_fast(const float *own, const float *other,
                                         const double *own_exp, float *out, ptrdiff_t n,
@@ -448,7 +430,7 @@ static void lucid_distill_grad_f32_fast(const float *own, const float *other,
     else
         lucid_distill_fast_grad_weighted_f32(own, other, kept_own, out, n, params);
 }
-LUCID_DISTILL_TABLE(avx512, lucid_distill_sums_f32_fast, lucid_distill_jsd_f32_fast,
+LUCID_DISTILL_TABLE(avx512, lucid_distill_fast_sums_f32, lucid_distill_fast_jsd_f32,
                     lucid_distill_grad_f32_fast)
 
 /* out[i] = log_avx512.h's log(m[i]), for the accuracy tests only; returns 0

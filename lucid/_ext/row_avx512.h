@@ -187,6 +187,79 @@ LUCID_ROW_AVX512_FN double lucid_row_student_logits_f32(const float *s_row, ptrd
     return lucid_row_fold2(terms);
 }
 
+/* The teacher's block and one student's in a single loop, both logits: the
+ * sums of the two loops above, operation for operation and lane for lane
+ * (so a student's KL is bitwise the same alone as beside others), without
+ * the w and d buffers between them. The common case of an evaluation job,
+ * and the distillation loss's forward (_distill.pyx), which also asks for
+ * each exponential as a float32 (keep_t, keep_s: NULL when not wanted) for
+ * its gradient, and for rows `ahead_t`, `ahead_s` to be brought into L2
+ * meanwhile (the next row, when this one is in cache already).
+ * `mode` (0 or 1, see LUCID_ROW_FAST_LOOP) serves both sides: in the fast
+ * exponential's range, the clamped exponential gives the core one's bits.
+ * Adds the sums to *t_total and *s_total and returns the student's terms. */
+#define LUCID_ROW_PAIR_KEEP_T 2
+#define LUCID_ROW_PAIR_KEEP_S 4
+#define LUCID_ROW_PAIR_STEP(J, H, VALID, ARG)                                    \
+    do {                                                                         \
+        __mmask8 valid = (VALID);                                                \
+        __m512d tv = lucid_avx512_load8_f32(t, J, valid);                        \
+        __m512d sv = lucid_avx512_load8_f32(s_row, J, valid);                    \
+        __m512d ct = _mm512_fmsub_pd(tv, s, t_shift);                            \
+        __m512d cs = _mm512_fmsub_pd(sv, s, s_shift);                            \
+        __m512d x = _mm512_maskz_mov_pd(valid, ((ARG) & 1) ? lucid_exp16_clamped(&e, ct) \
+                                                           : lucid_exp16_core(&e, ct)); \
+        __m512d y = ((ARG) & 1) ? lucid_exp16_clamped(&e, cs) : lucid_exp16_core(&e, cs); \
+        __m512d diff = _mm512_maskz_sub_pd(valid, tv, t_origin);                 \
+        /* One line (16 floats) of each row ahead per group of 16. */           \
+        _mm_prefetch((const char *)((H) ? ahead_s + (J) - 8 : ahead_t + (J)), _MM_HINT_T1); \
+        if ((ARG) & 1)                                                           \
+            diff = _mm512_mask_mov_pd(diff, _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ), zero); \
+        acc[H] = _mm512_add_pd(acc[H], x);                                       \
+        diff = _mm512_sub_pd(diff, _mm512_sub_pd(sv, s_origin));                 \
+        sums[H] = _mm512_mask_add_pd(sums[H], valid, sums[H], y);                \
+        if ((ARG) & 1)                                                           \
+            terms[H] = _mm512_mask3_fmadd_pd(x, diff, terms[H],                  \
+                                             _mm512_cmp_pd_mask(x, zero, _CMP_NEQ_UQ)); \
+        else                                                                     \
+            terms[H] = _mm512_fmadd_pd(x, diff, terms[H]);                       \
+        if ((ARG) & LUCID_ROW_PAIR_KEEP_T)                                       \
+            _mm256_mask_storeu_ps(keep_t + (J), valid, _mm512_cvtpd_ps(x));      \
+        if ((ARG) & LUCID_ROW_PAIR_KEEP_S)                                       \
+            _mm256_mask_storeu_ps(keep_s + (J), valid, _mm512_cvtpd_ps(y));      \
+    } while (0)
+
+LUCID_ROW_AVX512_FN double lucid_row_pair_logits_f32(const float *t, const float *s_row,
+                                                      ptrdiff_t n, double scale,
+                                                      const lucid_row_side *ts,
+                                                      const lucid_row_side *ss, int mode,
+                                                      float *keep_t, float *keep_s,
+                                                      const float *ahead_t,
+                                                      const float *ahead_s,
+                                                      double *t_total, double *s_total)
+{
+    const lucid_exp16 e = lucid_exp16_load();
+    const __m512d s = _mm512_set1_pd(scale), zero = _mm512_setzero_pd();
+    const __m512d t_shift = _mm512_set1_pd(ts->max * scale);
+    const __m512d s_shift = _mm512_set1_pd(ss->max * scale);
+    const __m512d t_origin = _mm512_set1_pd(ts->origin), s_origin = _mm512_set1_pd(ss->origin);
+    __m512d acc[2] = {zero, zero}, sums[2] = {zero, zero}, terms[2] = {zero, zero};
+    int arg = mode | (keep_t ? LUCID_ROW_PAIR_KEEP_T : 0) | (keep_s ? LUCID_ROW_PAIR_KEEP_S : 0);
+    switch (arg) {
+    case 0: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 0); break;
+    case 1: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 1); break;
+    case 2: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 2); break;
+    case 3: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 3); break;
+    case 4: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 4); break;
+    case 5: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 5); break;
+    case 6: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 6); break;
+    default: LUCID_AVX512_FOR_GROUPS_OF_16(LUCID_ROW_PAIR_STEP, 7); break;
+    }
+    *t_total += lucid_row_fold2(acc);
+    *s_total += lucid_row_fold2(sums);
+    return lucid_row_fold2(terms);
+}
+
 /* Teacher's block of log-probabilities: w_j = exp(t_j), d_j = t_j; returns
  * the sum of the w_j. `mode` 1: some value lies outside the fast exponential's
  * range (mode 2 does not occur). */

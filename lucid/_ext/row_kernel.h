@@ -81,6 +81,26 @@ typedef struct {
     double *teacher_logprob;
 } lucid_row_job;
 
+/* What a caller holding one pair of rows asks of lucid_row_pair_for's
+ * function, and its answers (the distillation loss, _distill.pyx: one
+ * student, both sides logits, rows contiguous float32 or float64). */
+typedef struct {
+    /* In: find both rows' maxima first (for rows already in cache), so that
+     * every block is shifted by the row's maximum and a kept exponential is
+     * exp((v_j - max) * scale) itself. */
+    int seed_max;
+    /* In: where to keep each exponential as a float32 (AVX-512 and float32
+     * rows only; needs seed_max), or NULL. */
+    float *keep_teacher, *keep_student;
+    /* In: rows to bring into L2 meanwhile (the next pair), or NULL. */
+    const char *ahead_teacher, *ahead_student;
+    /* Out, teacher's then student's: log p_j = (v_j - shift) * scale - log_sum
+     * (computed as v_j * scale - shift * scale). */
+    double shift[2], log_sum[2];
+    /* Out: whether keep_teacher and keep_student (those given) hold the row. */
+    int kept;
+} lucid_row_pair_io;
+
 /* Bytes of per-thread work space for a job with n_students students. */
 static inline size_t lucid_row_work_bytes(int n_students)
 {
@@ -258,6 +278,56 @@ static inline const float *lucid_row_block_f32(const lucid_row_input *in, const 
 }
 
 #if LUCID_ROW_X86_DISPATCH
+/* The largest value of a side's block (row_avx512.h's range), raising its
+ * argmax; *mode: the block's LUCID_ROW_FAST_LOOP mode once the side's
+ * normaliser is shifted to it; the factor the shift applied. */
+LUCID_ROW_AVX512_FN double lucid_row_fast_side(const float *row, ptrdiff_t c0, ptrdiff_t n,
+                                               double scale, lucid_row_side *side, int *mode)
+{
+    double bottom, factor;
+    ptrdiff_t at = 0;
+    double top = lucid_row_range_f32(row, n, side->best, &bottom, &at);
+    if (top > side->best) {
+        side->best = top;
+        side->best_index = c0 + at;
+    }
+    factor = lucid_row_shift_to(side, top, scale);
+    *mode = lucid_row_fast_mode(bottom, side->max, scale);
+    return factor;
+}
+
+/* Block [c0, c0 + n) of a job of one student, both logits, by the single
+ * loop of both sides (lucid_row_pair_logits_f32); 0 (nothing done) when a
+ * side needs mode 2. `scratch` stages a block that is not contiguous float32
+ * (2 * LUCID_ROW_BLOCK floats). */
+LUCID_ROW_AVX512_FN int lucid_row_fast_pair(const lucid_row_job *job, const char *t_row,
+                                            const char *s_row, ptrdiff_t c0, ptrdiff_t n,
+                                            float *scratch, lucid_row_side *sides,
+                                            lucid_row_pair_io *io)
+{
+    lucid_row_side *t = &sides[0], *s = &sides[1];
+    double scale = job->scale;
+    int t_mode, s_mode;
+    const float *t_block = lucid_row_block_f32(&job->teacher, t_row, c0, n, scratch);
+    const float *s_block = lucid_row_block_f32(&job->students[0], s_row, c0, n,
+                                               scratch + LUCID_ROW_BLOCK);
+    /* The sides' shifts are the same as the two-loop path's, whatever follows. */
+    s->terms *= lucid_row_fast_side(t_block, c0, n, scale, t, &t_mode);
+    lucid_row_fast_side(s_block, c0, n, scale, s, &s_mode);
+    if (t_mode == 2 || s_mode == 2)
+        return 0;
+    float *keep_t = io && io->keep_teacher ? io->keep_teacher + c0 : NULL;
+    float *keep_s = io && io->keep_student ? io->keep_student + c0 : NULL;
+    const float *ahead_t = io && io->ahead_teacher ? (const float *)io->ahead_teacher + c0
+                                                   : t_block;
+    const float *ahead_s = io && io->ahead_student ? (const float *)io->ahead_student + c0
+                                                   : s_block;
+    s->terms += lucid_row_pair_logits_f32(t_block, s_block, n, scale, t, s,
+                                          t_mode | s_mode, keep_t, keep_s, ahead_t, ahead_s,
+                                          &t->sum, &s->sum);
+    return 1;
+}
+
 /* Block [c0, c0 + n) of row r, every side, by row_avx512.h's loops: the
  * same sums as the generic block functions. t_buf receives the teacher's
  * d_j, w_buf its weights; scratch stages a block that is not contiguous
@@ -265,8 +335,14 @@ static inline const float *lucid_row_block_f32(const lucid_row_input *in, const 
 LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const char *t_row,
                                               const char *const *s_rows, ptrdiff_t c0,
                                               ptrdiff_t n, double *t_buf, double *w_buf,
-                                              float *scratch, lucid_row_side *sides)
+                                              float *scratch, lucid_row_side *sides,
+                                              lucid_row_pair_io *io)
 {
+    if (job->n_students == 1 && job->teacher_kind == LUCID_ROW_LOGITS &&
+        lucid_row_fast_pair(job, t_row, s_rows[0], c0, n, (float *)w_buf, sides, io))
+        return;
+    if (io)
+        io->kept = 0;
     lucid_row_side *t = &sides[0];
     double scale = job->scale, bottom, top;
     int logits = job->teacher_kind == LUCID_ROW_LOGITS;
@@ -309,9 +385,64 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
 }
 #endif
 
-/* Everything of row r for every student; work: lucid_row_work_bytes(). */
+/* A side's row maximum, NaNs skipped, for lucid_row_pair_io.seed_max: the
+ * row's normaliser is shifted to it from the first block on (and so the
+ * origin is it too). buf: a block of doubles of scratch. */
+LUCID_ROW_INLINE void lucid_row_seed(const lucid_row_input *in, const char *row, ptrdiff_t cols,
+                                     int fast, double *buf, lucid_row_side *side)
+{
+    double top = -INFINITY;
+    ptrdiff_t c0, n, at;
+#if LUCID_ROW_X86_DISPATCH
+    if (fast) {
+        double bottom;
+        for (c0 = 0; c0 < cols; c0 += n) {
+            n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
+            double block = lucid_row_range_f32(
+                lucid_row_block_f32(in, row, c0, n, (float *)buf), n, INFINITY, &bottom, &at);
+            top = block > top ? block : top;
+        }
+    }
+#endif
+    if (!fast)
+        for (c0 = 0; c0 < cols; c0 += n) {
+            n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
+            double block = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype,
+                                          n, buf, &at);
+            top = block > top ? block : top;
+        }
+    /* A row of -inf (or NaN) keeps the unseeded start. */
+    if (top > -INFINITY) {
+        side->max = top;
+        side->origin = top;
+    }
+}
+
+/* A pair's normalisers into io, from the sums or (a row sent to the careful
+ * path) the careful way. */
+static void lucid_row_pair_answer(const lucid_row_job *job, const lucid_row_side *sides,
+                                  const char *t_row, const char *s_row, int careful,
+                                  lucid_row_pair_io *io)
+{
+    const lucid_row_input *in[2] = {&job->teacher, &job->students[0]};
+    const char *rows[2] = {t_row, s_row};
+    for (int side = 0; side < 2; side++) {
+        if (careful) {
+            io->log_sum[side] = lucid_row_careful_normaliser(in[side], rows[side], job->cols,
+                                                             job->scale, &io->shift[side]);
+        } else {
+            io->shift[side] = sides[side].max;
+            io->log_sum[side] = log(sides[side].sum);
+        }
+    }
+    if (careful)
+        io->kept = 0;
+}
+
+/* Everything of row r for every student; work: lucid_row_work_bytes(); io:
+ * NULL, or a pair's questions and answers (lucid_row_pair_io). */
 LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t r,
-                                             char *work, int avx512)
+                                             char *work, int avx512, lucid_row_pair_io *io)
 {
     double *t_buf = (double *)work;
     double *w_buf = t_buf + LUCID_ROW_BLOCK;
@@ -337,11 +468,19 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
         s_rows[k] = lucid_row_start(job, &job->students[k], r);
     }
     int fast = avx512 && lucid_row_fast_kinds(job);
+    if (io) {
+        io->kept = fast && io->seed_max && job->n_students == 1;
+        if (io->seed_max) {
+            lucid_row_seed(t_in, t_row, cols, fast, t_buf, t);
+            lucid_row_seed(&job->students[0], s_rows[0], cols, fast, t_buf, &sides[1]);
+        }
+    }
     for (c0 = 0; c0 < cols; c0 += n) {
         n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
 #if LUCID_ROW_X86_DISPATCH
         if (fast) {
-            lucid_row_fast_block(job, t_row, s_rows, c0, n, t_buf, w_buf, (float *)s_buf, sides);
+            lucid_row_fast_block(job, t_row, s_rows, c0, n, t_buf, w_buf, (float *)s_buf, sides,
+                                 io);
             continue;
         }
 #endif
@@ -371,8 +510,12 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
         check += sides[k + 1].sum * 0.0 + sides[k + 1].terms * 0.0;
     if (check != 0.0 || cols == 0) {
         lucid_row_careful(job, r, label);
+        if (io)
+            lucid_row_pair_answer(job, sides, t_row, s_rows[0], 1, io);
         return;
     }
+    if (io)
+        lucid_row_pair_answer(job, sides, t_row, s_rows[0], 0, io);
     if (job->teacher_argmax)
         job->teacher_argmax[r] = t->best_index;
     if (job->teacher_logprob)
@@ -395,7 +538,12 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
 TARGET static void lucid_row_compare_##LEVEL(const lucid_row_job *job, ptrdiff_t r, \
                                               char *work)                        \
 {                                                                                \
-    lucid_row_compare_body(job, r, work, AVX512);                                \
+    lucid_row_compare_body(job, r, work, AVX512, NULL);                          \
+}                                                                                \
+TARGET static void lucid_row_pair_##LEVEL(const lucid_row_job *job, char *work,  \
+                                           lucid_row_pair_io *io)                \
+{                                                                                \
+    lucid_row_compare_body(job, 0, work, AVX512, io);                            \
 }
 
 LUCID_ROW_DEFINE_LEVEL(baseline, __attribute__((flatten)), 0)
@@ -418,6 +566,23 @@ static lucid_row_compare_fn lucid_row_compare_for(int level)
 #endif
     (void)level;
     return lucid_row_compare_baseline;
+}
+
+typedef void (*lucid_row_pair_fn)(const lucid_row_job *, char *, lucid_row_pair_io *);
+
+/* The function of a job of one pair of rows (row 0 of the job: its inputs'
+ * `data` point at the rows, lead_ndim 0), at SIMD level `level` as
+ * lucid_row_compare_for. The KL goes to job->kl[0]; io says what else. */
+__attribute__((unused)) static lucid_row_pair_fn lucid_row_pair_for(int level)
+{
+#if LUCID_ROW_X86_DISPATCH
+    if (level == 2)
+        return lucid_row_pair_avx512;
+    if (level == 1)
+        return lucid_row_pair_avx2;
+#endif
+    (void)level;
+    return lucid_row_pair_baseline;
 }
 
 #endif /* LUCID_ROW_KERNEL_H */

@@ -1,19 +1,23 @@
 """OpenMP kernels of the fused distillation loss: per-row divergences and gradients from logits.
 
 A row is a pair of logit rows over the same classes, the student's and the
-teacher's. Neither softmax is ever written out: the forward reads a row to
-find both maxima, then once more, while it sits in cache, for both
-normalisers and the divergence (a third time for the JSD, whose mixture needs
-both normalisers first), and saves a handful of float64 constants per row
-(``stats``). The backward recomputes each probability from the logits and
-those constants and writes the gradient row once.
+teacher's. Neither softmax is ever written out. The forward hands each pair to
+the row kernel (``row_kernel.h``, the evaluation job's per-distribution
+kernel), which finds both maxima, then reads the pair once more while it sits
+in cache for both normalisers and KL(p || q) (the reverse KL: the same with
+the sides swapped). The JSD's pass follows (its mixture needs both
+normalisers first). A handful of float64 constants per row are saved
+(``stats``); the gradient rows are computed from the logits and those
+constants, and, in the forward's fused gradient, from the exponentials the row
+kernel kept as float32 (AVX-512).
 
 Three layers, bottom to top:
 
-1. Runs over one contiguous row (``distill_runs.h``, compiled per SIMD level;
-   the level is ``_simd``'s, passed in by the caller; at AVX-512 every
-   float32 run but the maxima is ``distill_avx512.h``'s, on the row kernel's
-   table-driven exponential, ``exp_avx512.h``, and ``log_avx512.h``).
+1. The row kernel, and runs over one contiguous row (``distill_runs.h``: the
+   JSD pass and the gradients, compiled per SIMD level; the level is
+   ``_simd``'s, passed in by the caller; at AVX-512 the float32 runs are
+   ``distill_avx512.h``'s, on the row kernel's table-driven exponential,
+   ``exp_avx512.h``, and ``log_avx512.h``).
 2. Row functions: a row that is not contiguous in the compute precision
    (strided, float16, or a dtype mix) is gathered into a per-thread heap
    buffer of one row, so nothing input-sized is allocated and threads with
@@ -33,50 +37,37 @@ from libc.stdint cimport uint8_t, uint16_t
 from libc.string cimport memset
 
 from lucid._ext._openmp_helpers cimport record_parallel
+from lucid._ext._row_kernel cimport (LUCID_ROW_F32, LUCID_ROW_F64, LUCID_ROW_LOGITS,
+                                     lucid_row_input, lucid_row_job, lucid_row_pair_fn,
+                                     lucid_row_pair_for, lucid_row_pair_io, lucid_row_work_bytes)
 
 cdef extern from "kl_math.h" nogil:
     float lucid_half_to_float(uint16_t h)
     uint16_t lucid_float_to_half(float f)
 
 cdef extern from "distill_runs.h" nogil:
-    ctypedef struct lucid_row_sums:
-        double sum_exp_s
-        double sum_exp_t
-        double weighted
-        int kept
-    ctypedef struct lucid_row_side:
+    ctypedef struct lucid_distill_side:
         double max
         double log_sum
     ctypedef struct lucid_grad_params:
         double inv_t
-        lucid_row_side own
-        lucid_row_side other
+        lucid_distill_side own
+        lucid_distill_side other
         double coef
         double k
         double weight_own
         int difference
         int kept
     ctypedef struct lucid_distill_runs:
-        double (*max_f32)(const float *a, Py_ssize_t n) noexcept nogil
-        double (*max_f64)(const double *a, Py_ssize_t n) noexcept nogil
-        void (*sums_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
-                         double max_s, double max_t, const float *next_s, const float *next_t,
-                         int divergence, double *exp_s, float *grad_row,
-                         lucid_row_sums *out) noexcept nogil
-        void (*sums_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
-                         double max_s, double max_t, const double *next_s,
-                         const double *next_t, int divergence, double *exp_s,
-                         double *grad_row, lucid_row_sums *out) noexcept nogil
         void (*jsd_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
-                        lucid_row_side student, lucid_row_side teacher, double beta,
+                        lucid_distill_side student, lucid_distill_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
         void (*jsd_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
-                        lucid_row_side student, lucid_row_side teacher, double beta,
+                        lucid_distill_side student, lucid_distill_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
-        void (*grad_f32)(const float *own, const float *other, const double *own_exp,
+        void (*grad_f32)(const float *own, const float *other, const float *kept_other,
                          float *out, Py_ssize_t n, const lucid_grad_params *params) noexcept nogil
-        void (*grad_f64)(const double *own, const double *other, const double *own_exp,
-                         double *out, Py_ssize_t n,
+        void (*grad_f64)(const double *own, const double *other, double *out, Py_ssize_t n,
                          const lucid_grad_params *params) noexcept nogil
     const lucid_distill_runs *lucid_distill_runs_for(int level)
     int lucid_distill_log16_for_tests(const double *m, double *out, Py_ssize_t n)
@@ -121,6 +112,7 @@ cdef struct Operand:
 cdef struct Job:
     # Everything a range of rows needs; the same for every thread.
     const lucid_distill_runs *runs
+    lucid_row_pair_fn pair
     Operand student
     Operand teacher
     Operand out
@@ -214,80 +206,109 @@ cdef void zero_row(Operand a, Py_ssize_t r, Py_ssize_t n) noexcept nogil:
             memset(row + j * a.col_stride, 0, size)
 
 
-cdef const char *next_row(Operand a, Py_ssize_t r, Py_ssize_t stop, const char *row,
-                          int compute) noexcept nogil:
-    """Where the row after ``r`` starts, for prefetching (``row`` itself when there is none)."""
+cdef const char *next_row(Operand a, Py_ssize_t r, Py_ssize_t stop, int compute) noexcept nogil:
+    """Where the row after ``r`` starts, for prefetching (NULL when there is none to read in place)."""
     if r + 1 < stop and is_direct(a, compute):
         return a.data + (r + 1) * a.row_stride
-    return row
+    return NULL
 
 
-cdef void forward_row(const Job *job, Py_ssize_t r, Py_ssize_t stop, char *sbuf, char *tbuf,
-                      char *gbuf, double *exp_s) noexcept nogil:
+cdef struct Pair:
+    # One thread's row-kernel job of one pair of rows: its inputs' data are set
+    # to the pair in hand, its KL goes to ``kl``, ``work`` is its work space.
+    lucid_row_job job
+    lucid_row_input student
+    double kl
+    char *work
+
+
+cdef void pair_setup(Pair *pair, const Job *job, char *work) noexcept nogil:
+    """A row-kernel job for this job's rows: both sides logits, contiguous, one student."""
+    memset(pair, 0, sizeof(Pair))
+    pair.job.teacher.dtype = LUCID_ROW_F32 if job.compute == F32 else LUCID_ROW_F64
+    pair.job.teacher.col_stride = itemsize(job.compute)
+    pair.student = pair.job.teacher
+    pair.job.students = &pair.student
+    pair.job.n_students = 1
+    pair.job.teacher_kind = LUCID_ROW_LOGITS
+    pair.job.student_kind = LUCID_ROW_LOGITS
+    pair.job.cols = job.cols
+    pair.job.scale = job.inv_t
+    pair.job.narrow = job.compute == F32
+    pair.job.rows = 1
+    pair.job.kl = &pair.kl
+    pair.work = work
+
+
+cdef void forward_row(const Job *job, Pair *pair, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
+                      char *tbuf, char *gbuf, float *kept_t) noexcept nogil:
     """The constants and divergence of row ``r`` into ``job.stats[r]`` (and its gradient row)."""
-    cdef const lucid_distill_runs *runs = job.runs
     cdef Py_ssize_t n = job.cols
     cdef const char *s = load_row(job.student, r, n, job.compute, sbuf)
     cdef const char *t = load_row(job.teacher, r, n, job.compute, tbuf)
-    cdef const char *next_s = next_row(job.student, r, stop, s, job.compute)
-    cdef const char *next_t = next_row(job.teacher, r, stop, t, job.compute)
     cdef double *stats = job.stats + r * N_STATS_
-    cdef lucid_row_sums sums
-    cdef lucid_row_side student, teacher
+    cdef lucid_row_pair_io io
+    cdef lucid_distill_side student, teacher
     cdef double kl_p_m = 0.0, kl_q_m = 0.0
-    # The gradient row when it is written in place: the sums pass may keep
-    # exps in it (lucid_row_sums.kept).
-    cdef char *grad_row = NULL
-    if job.out.data != NULL and is_direct(job.out, job.compute):
-        grad_row = job.out.data + r * job.out.row_stride
-    # inv_t > 0 and rounding is monotonic, so max(v / T) = max(v) / T. A row
-    # of -inf has maximum -inf and gives -inf - -inf = NaN, as log_softmax.
-    if job.compute == F32:
-        student.max = runs.max_f32(<const float *>s, n) * job.inv_t
-        teacher.max = runs.max_f32(<const float *>t, n) * job.inv_t
-        runs.sums_f32(<const float *>s, <const float *>t, n, job.inv_t, student.max,
-                      teacher.max, <const float *>next_s, <const float *>next_t,
-                      job.divergence, exp_s, <float *>grad_row, &sums)
-    else:
-        student.max = runs.max_f64(<const double *>s, n) * job.inv_t
-        teacher.max = runs.max_f64(<const double *>t, n) * job.inv_t
-        runs.sums_f64(<const double *>s, <const double *>t, n, job.inv_t, student.max,
-                      teacher.max, <const double *>next_s, <const double *>next_t,
-                      job.divergence, exp_s, <double *>grad_row, &sums)
-    student.log_sum = log(sums.sum_exp_s)
-    teacher.log_sum = log(sums.sum_exp_t)
+    # KL(q || p), the reverse KL, is the row kernel's KL with the sides swapped;
+    # ``own`` is the student's side in its answers (0 teacher, 1 student).
+    cdef bint swap = job.divergence == REVERSE_KL
+    cdef int own = 0 if swap else 1
+    cdef char *grad_dest = NULL
+    cdef bint keep = False
+    io.seed_max = 1
+    io.keep_teacher = NULL
+    io.keep_student = NULL
+    if job.out.data != NULL:
+        # Where the student's gradient row goes: in place, or the scatter buffer.
+        grad_dest = (job.out.data + r * job.out.row_stride if is_direct(job.out, job.compute)
+                     else gbuf)
+        # The row kernel keeps its float32 exps for the gradient: the student's
+        # in that row (written, and faulted in, while the pass computes), and
+        # for the KL's difference form the teacher's too.
+        keep = job.compute == F32 and job.divergence != JSD
+    if keep and swap:
+        io.keep_teacher = <float *>grad_dest
+    elif keep:
+        io.keep_student = <float *>grad_dest
+        io.keep_teacher = kept_t
+    io.ahead_teacher = next_row(job.student if swap else job.teacher, r, stop, job.compute)
+    io.ahead_student = next_row(job.teacher if swap else job.student, r, stop, job.compute)
+    pair.job.teacher.data = s if swap else t
+    pair.student.data = t if swap else s
+    job.pair(&pair.job, pair.work, &io)
+    # The row kernel's shift is the raw maximum; inv_t > 0 and rounding is
+    # monotonic, so max(v / T) = max(v) / T. A row of -inf or NaN gives NaN,
+    # as log_softmax.
+    student.max = io.shift[own] * job.inv_t
+    student.log_sum = io.log_sum[own]
+    teacher.max = io.shift[1 - own] * job.inv_t
+    teacher.log_sum = io.log_sum[1 - own]
     stats[MAX_S] = student.max
     stats[LOG_SUM_S] = student.log_sum
     stats[MAX_T] = teacher.max
     stats[LOG_SUM_T] = teacher.log_sum
-    # KL(p || q) = sum p (log p - log q) = sum e^y (y - x) / Z_t - (log Z_t - log Z_s):
-    # for identical rows both parts are exactly 0.
-    if job.divergence == KL:
-        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_t
-                             - (teacher.log_sum - student.log_sum))
-    elif job.divergence == REVERSE_KL:
-        stats[DIVERGENCE] = (sums.weighted / sums.sum_exp_s
-                             - (student.log_sum - teacher.log_sum))
+    if job.divergence != JSD:
+        stats[DIVERGENCE] = pair.kl
     else:
         if job.compute == F32:
-            runs.jsd_f32(<const float *>s, <const float *>t, n, job.inv_t, student, teacher,
-                         job.beta, &kl_p_m, &kl_q_m)
+            job.runs.jsd_f32(<const float *>s, <const float *>t, n, job.inv_t, student, teacher,
+                             job.beta, &kl_p_m, &kl_q_m)
         else:
-            runs.jsd_f64(<const double *>s, <const double *>t, n, job.inv_t, student, teacher,
-                         job.beta, &kl_p_m, &kl_q_m)
+            job.runs.jsd_f64(<const double *>s, <const double *>t, n, job.inv_t, student,
+                             teacher, job.beta, &kl_p_m, &kl_q_m)
         stats[DIVERGENCE] = job.beta * kl_p_m + (1.0 - job.beta) * kl_q_m
     stats[KL_P_M] = kl_p_m
     stats[KL_Q_M] = kl_q_m
     if job.out.data != NULL:
-        # The gradient while the row is still in cache: no second trip to
-        # memory, and the exps of the student's logits are reused.
-        gradient_row(job, r, s, t, gbuf, exp_s, sums.kept)
+        # The gradient while the row is still in cache: no second trip to memory.
+        gradient_row(job, r, s, t, gbuf, kept_t, keep and io.kept)
 
 
 cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexcept nogil:
     """What the gradient run needs for row ``r`` (formulas in ``distill.py``)."""
     cdef const double *stats = job.stats + r * N_STATS_
-    cdef lucid_row_side student, teacher
+    cdef lucid_distill_side student, teacher
     cdef lucid_grad_params g
     student.max = stats[MAX_S]
     student.log_sum = stats[LOG_SUM_S]
@@ -313,11 +334,11 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexc
 
 
 cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *t,
-                       char *gbuf, const double *own_exp, int kept) noexcept nogil:
+                       char *gbuf, const float *kept_other, int kept) noexcept nogil:
     """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``.
 
-    ``own_exp`` is the sums pass's buffer and ``kept`` what it holds (a
-    ``lucid_row_sums.kept``), or NULL and 0.
+    ``kept``: whether the row kernel kept the own side's exps (float32) in the
+    gradient row and the other side's in ``kept_other`` (``lucid_grad_params``).
     """
     cdef Py_ssize_t n = job.cols
     cdef const char *own_row = t if job.wrt_teacher else s
@@ -326,11 +347,11 @@ cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *
     cdef char *out = job.out.data + r * job.out.row_stride if direct else gbuf
     cdef lucid_grad_params g = grad_params(job, r, kept)
     if job.compute == F32:
-        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, own_exp,
+        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, kept_other,
                           <float *>out, n, &g)
     else:
-        job.runs.grad_f64(<const double *>own_row, <const double *>other_row, own_exp,
-                          <double *>out, n, &g)
+        job.runs.grad_f64(<const double *>own_row, <const double *>other_row, <double *>out, n,
+                          &g)
     if not direct:
         store_row(job.out, r, n, job.compute, out)
 
@@ -343,6 +364,7 @@ cdef inline char *row_buffer(bint needed, Py_ssize_t cols, int compute) noexcept
 cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """Rows ``[start, stop)`` of the forward; 1 if a buffer could not be allocated."""
     cdef Py_ssize_t r
+    cdef Pair pair
     cdef bint gather_s = not is_direct(job.student, job.compute)
     cdef bint gather_t = not is_direct(job.teacher, job.compute)
     cdef char *sbuf = row_buffer(gather_s, job.cols, job.compute)
@@ -350,19 +372,24 @@ cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexce
     cdef bint fused = job.out.data != NULL
     cdef bint scatter = fused and not is_direct(job.out, job.compute)
     cdef char *gbuf = row_buffer(scatter, job.cols, job.compute)
-    # The exps of the student's logits, kept for its gradient (one row of doubles).
-    cdef double *exp_s = <double *>row_buffer(fused, job.cols, F64)
+    # The teacher's exps the row kernel keeps for the student's gradient (float32).
+    cdef bint keeps = fused and job.compute == F32
+    cdef float *kept_t = <float *>row_buffer(keeps, job.cols, F32)
+    cdef char *work = <char *>PyMem_RawMalloc(lucid_row_work_bytes(1))
     cdef int failed = ((gather_s and sbuf == NULL) or (gather_t and tbuf == NULL)
-                       or (scatter and gbuf == NULL) or (fused and exp_s == NULL))
+                       or (scatter and gbuf == NULL) or (keeps and kept_t == NULL)
+                       or work == NULL)
     if not failed:
+        pair_setup(&pair, job, work)
         for r in range(start, stop):
             if job.keep != NULL and not job.keep[r]:
                 memset(job.stats + r * N_STATS_, 0, N_STATS_ * sizeof(double))
                 if job.out.data != NULL:
                     zero_row(job.out, r, job.cols)  # selected out: never computed
             else:
-                forward_row(job, r, stop, sbuf, tbuf, gbuf, exp_s)
-    PyMem_RawFree(exp_s)
+                forward_row(job, &pair, r, stop, sbuf, tbuf, gbuf, kept_t)
+    PyMem_RawFree(work)
+    PyMem_RawFree(kept_t)
     PyMem_RawFree(sbuf)
     PyMem_RawFree(tbuf)
     PyMem_RawFree(gbuf)
@@ -422,6 +449,7 @@ cdef Job make_job(tuple student, tuple teacher, Py_ssize_t cols, int compute,
                   int divergence, double beta, int level):
     cdef Job job
     job.runs = lucid_distill_runs_for(level)
+    job.pair = lucid_row_pair_for(level)
     job.student = make_operand(student)
     job.teacher = make_operand(teacher)
     job.cols = cols

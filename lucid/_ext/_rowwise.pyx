@@ -19,36 +19,8 @@ from libc.string cimport memset
 
 from lucid._ext._openmp_helpers cimport record_parallel
 
-cdef extern from "row_kernel.h" nogil:
-    enum:
-        LUCID_ROW_MAX_DIMS
-    ctypedef struct lucid_row_input:
-        const char *data
-        int dtype
-        Py_ssize_t col_stride
-        Py_ssize_t row_strides[LUCID_ROW_MAX_DIMS]
-    ctypedef struct lucid_row_job:
-        lucid_row_input teacher
-        const lucid_row_input *students
-        int n_students
-        int teacher_kind
-        int student_kind
-        int lead_ndim
-        Py_ssize_t lead_shape[LUCID_ROW_MAX_DIMS]
-        Py_ssize_t cols
-        double scale
-        int narrow
-        const int64_t *labels
-        int64_t ignore_index
-        Py_ssize_t rows
-        double *kl
-        int64_t *student_argmax
-        int64_t *teacher_argmax
-        double *student_logprob
-        double *teacher_logprob
-    ctypedef void (*lucid_row_compare_fn)(const lucid_row_job *, Py_ssize_t, char *) noexcept nogil
-    size_t lucid_row_work_bytes(int n_students)
-    lucid_row_compare_fn lucid_row_compare_for(int level)
+from lucid._ext._row_kernel cimport (lucid_row_compare_fn, lucid_row_compare_for,
+                                     lucid_row_input, lucid_row_job, lucid_row_work_bytes)
 
 KIND_CODES = {"logits": 0, "log-probs": 1, "probs": 2}
 

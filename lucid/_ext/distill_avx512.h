@@ -1,16 +1,17 @@
-/* AVX-512 runs of the distillation loss for float32 rows: the sums pass,
- * the JSD's pass and every gradient form, with exp_avx512.h's exponential
- * and log_avx512.h's logarithm in place of distill_runs.h's (degree 9, and
+/* AVX-512 runs of the distillation loss for float32 rows: the JSD's pass
+ * and every gradient form, with exp_avx512.h's exponential and
+ * log_avx512.h's logarithm in place of distill_runs.h's (degree 9, and
  * log_exp.h's).
  *
- * Same contracts and formulas as distill_runs.h's lucid_distill_sums_f32,
- * lucid_distill_jsd_f32 and lucid_distill_grad_f32 (which every other level
- * runs). What differs:
+ * Same contracts and formulas as distill_runs.h's lucid_distill_jsd_f32 and
+ * lucid_distill_grad_f32 (which every other level runs). What differs:
  * - a first look at each row's smallest value (one vminps per 16 values, the
- *   row is in cache after the maxima pass) says whether an exponential's
- *   argument can fall below the fast exponential's range (or be -inf); only
- *   such rows run the loop with clamps and selects;
+ *   row is in cache after the row kernel's pass) says whether an
+ *   exponential's argument can fall below the fast exponential's range (or be
+ *   -inf); only such rows run the loop with clamps and selects;
  * - arguments are one fused multiply-subtract, v / T - max in one rounding;
+ * - the gradients take the exps the row kernel kept as float32
+ *   (lucid_grad_params.kept) instead of computing them again;
  * - sums go to two accumulators of 8 lanes, folded in a fixed order, so a
  *   row's result depends on neither the thread count nor the other rows.
  * NaN propagates through the exponential (never selected away), so rows with
@@ -54,131 +55,31 @@ LUCID_AVX512_FN int lucid_distill_needs_clamp(const float *a, ptrdiff_t n, doubl
 #define LUCID_DISTILL_EXP16_ACCURATE(CLAMP, c)                                   \
     ((CLAMP) ? lucid_exp16_clamped(&e, (c)) : lucid_exp16_core(&e, (c)))
 
-/* One group of 8 of the sums pass: DIVERGENCE, KEEP (a LUCID_DISTILL_KEPT_
- * value) and CLAMP are constants in each copy. A term whose probability is 0
- * adds 0 (lucid_distill_term). */
-#define LUCID_DISTILL_SUMS_STEP(J, H, VALID, DIVERGENCE, KEEP, CLAMP)            \
-    do {                                                                         \
-        __mmask8 valid = (VALID);                                                \
-        __m512d x = _mm512_fmsub_pd(lucid_avx512_load8_f32(s, J, valid), scale, shift_s); \
-        __m512d y = _mm512_fmsub_pd(lucid_avx512_load8_f32(t, J, valid), scale, shift_t); \
-        __m512d es = _mm512_maskz_mov_pd(valid, (DIVERGENCE) == LUCID_DISTILL_JSD \
-                                         ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, x) \
-                                         : LUCID_DISTILL_EXP16(CLAMP, x));       \
-        __m512d et = _mm512_maskz_mov_pd(valid, (DIVERGENCE) == LUCID_DISTILL_JSD \
-                                         ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, y) \
-                                         : LUCID_DISTILL_EXP16(CLAMP, y));       \
-        zs[H] = _mm512_add_pd(zs[H], es);                                        \
-        zt[H] = _mm512_add_pd(zt[H], et);                                        \
-        if ((DIVERGENCE) != LUCID_DISTILL_JSD) {                                 \
-            __m512d p = (DIVERGENCE) == LUCID_DISTILL_KL ? et : es;              \
-            __m512d d = (DIVERGENCE) == LUCID_DISTILL_KL ? _mm512_sub_pd(y, x)   \
-                                                         : _mm512_sub_pd(x, y);  \
-            if (CLAMP)                                                           \
-                w[H] = _mm512_mask3_fmadd_pd(                                    \
-                    p, d, w[H], _mm512_cmp_pd_mask(p, zero, _CMP_NEQ_UQ));       \
-            else                                                                 \
-                w[H] = _mm512_mask3_fmadd_pd(p, d, w[H], valid);                 \
-        }                                                                        \
-        if ((KEEP) == LUCID_DISTILL_KEPT_OWN)                                    \
-            _mm512_mask_storeu_pd(exp_s + (J), valid, es);                       \
-        if ((KEEP) == LUCID_DISTILL_KEPT_SPLIT) {                                \
-            _mm256_mask_storeu_ps(grad_row + (J), valid, _mm512_cvtpd_ps(es));   \
-            _mm256_mask_storeu_ps(kept_t + (J), valid, _mm512_cvtpd_ps(et));     \
-        }                                                                        \
-    } while (0)
-
-#define LUCID_DISTILL_SUMS_LOOP(DIVERGENCE, KEEP, CLAMP)                         \
-    do {                                                                         \
-        ptrdiff_t j = 0;                                                         \
-        for (; j + 16 <= n; j += 16) {                                           \
-            _mm_prefetch((const char *)(next_s + j), _MM_HINT_T1);               \
-            _mm_prefetch((const char *)(next_t + j), _MM_HINT_T1);               \
-            LUCID_DISTILL_SUMS_STEP(j, 0, (__mmask8)0xff, DIVERGENCE, KEEP, CLAMP); \
-            LUCID_DISTILL_SUMS_STEP(j + 8, 1, (__mmask8)0xff, DIVERGENCE, KEEP, CLAMP); \
-        }                                                                        \
-        if (j < n) {                                                             \
-            LUCID_DISTILL_SUMS_STEP(j, 0, lucid_avx512_valid8(j, n), DIVERGENCE, KEEP, CLAMP); \
-            LUCID_DISTILL_SUMS_STEP(j + 8, 1, lucid_avx512_valid8(j + 8, n), DIVERGENCE, \
-                                    KEEP, CLAMP);                                \
-        }                                                                        \
-    } while (0)
-
-#define LUCID_DISTILL_SUMS_CLAMPS(DIVERGENCE, KEEP)                              \
-    do {                                                                         \
-        if (clamp)                                                               \
-            LUCID_DISTILL_SUMS_LOOP(DIVERGENCE, KEEP, 1);                        \
-        else                                                                     \
-            LUCID_DISTILL_SUMS_LOOP(DIVERGENCE, KEEP, 0);                        \
-    } while (0)
-
-/* The sums pass of a float32 row (lucid_distill_sums_f32's contract). */
-LUCID_AVX512_FN void lucid_distill_fast_sums_f32(const float *s, const float *t, ptrdiff_t n,
-                                                   double inv_t, double max_s, double max_t,
-                                                   const float *next_s, const float *next_t,
-                                                   int divergence, double *exp_s,
-                                                   float *grad_row, lucid_row_sums *out)
-{
-    const lucid_exp16 e = lucid_exp16_load();
-    const __m512d scale = _mm512_set1_pd(inv_t), zero = _mm512_setzero_pd();
-    const __m512d shift_s = _mm512_set1_pd(max_s), shift_t = _mm512_set1_pd(max_t);
-    __m512d zs[2] = {zero, zero}, zt[2] = {zero, zero}, w[2] = {zero, zero};
-    /* With a float32 gradient row, the KL's gradient (the difference form)
-     * takes both sides' exps as floats: the student's in that row, the
-     * teacher's in exp_s (lucid_distill_fast_grad_split_f32). Otherwise the
-     * student's are kept as doubles. */
-    float *kept_t = (float *)exp_s;
-    int split = exp_s && grad_row && divergence == LUCID_DISTILL_KL;
-    int clamp = lucid_distill_needs_clamp(s, n, inv_t, max_s) ||
-                lucid_distill_needs_clamp(t, n, inv_t, max_t);
-    out->kept = split ? LUCID_DISTILL_KEPT_SPLIT
-              : exp_s ? LUCID_DISTILL_KEPT_OWN : LUCID_DISTILL_KEPT_NONE;
-    if (split)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_SPLIT);
-    else if (exp_s && divergence == LUCID_DISTILL_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_OWN);
-    else if (exp_s && divergence == LUCID_DISTILL_REVERSE_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, LUCID_DISTILL_KEPT_OWN);
-    else if (exp_s)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, LUCID_DISTILL_KEPT_OWN);
-    else if (divergence == LUCID_DISTILL_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_KL, LUCID_DISTILL_KEPT_NONE);
-    else if (divergence == LUCID_DISTILL_REVERSE_KL)
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_REVERSE_KL, LUCID_DISTILL_KEPT_NONE);
-    else
-        LUCID_DISTILL_SUMS_CLAMPS(LUCID_DISTILL_JSD, LUCID_DISTILL_KEPT_NONE);
-    out->sum_exp_s = _mm512_reduce_add_pd(_mm512_add_pd(zs[0], zs[1]));
-    out->sum_exp_t = _mm512_reduce_add_pd(_mm512_add_pd(zt[0], zt[1]));
-    out->weighted = _mm512_reduce_add_pd(_mm512_add_pd(w[0], w[1]));
-}
-
 /* One group of 8 of the difference-form gradient: coef (p_own - p_other),
- * as coef_own e_own - coef p_other, where e_own is the kept exp(x_j) and
- * coef_own = coef / Z_own (KEPT), or p_own and coef_own = coef. */
-#define LUCID_DISTILL_GRAD_STEP(J, VALID, KEPT, CLAMP)                           \
+ * both probabilities from the logits. */
+#define LUCID_DISTILL_GRAD_STEP(J, VALID, CLAMP)                                 \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
         __m512d p_other = LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(            \
             lucid_avx512_load8_f32(other, J, valid), scale, shift_other));       \
-        __m512d e_own = (KEPT) ? _mm512_maskz_loadu_pd(valid, own_exp + (J))     \
-                               : LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(     \
-                                     lucid_avx512_load8_f32(own, J, valid), scale, shift_own)); \
-        __m512d g = _mm512_fmsub_pd(coef_own, e_own, _mm512_mul_pd(coef, p_other)); \
+        __m512d p_own = LUCID_DISTILL_EXP16(CLAMP, _mm512_fmsub_pd(              \
+            lucid_avx512_load8_f32(own, J, valid), scale, shift_own));           \
+        __m512d g = _mm512_fmsub_pd(coef, p_own, _mm512_mul_pd(coef, p_other));   \
         _mm256_mask_storeu_ps(out + (J), valid, _mm512_cvtpd_ps(g));             \
     } while (0)
 
-#define LUCID_DISTILL_GRAD_LOOP(KEPT, CLAMP)                                     \
+#define LUCID_DISTILL_GRAD_LOOP(CLAMP)                                           \
     do {                                                                         \
         ptrdiff_t j = 0;                                                         \
         for (; j + 8 <= n; j += 8)                                               \
-            LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, KEPT, CLAMP);             \
+            LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, CLAMP);                   \
         if (j < n)                                                               \
-            LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), KEPT, CLAMP);  \
+            LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), CLAMP);        \
     } while (0)
 
-/* The difference-form gradient from the kept exps as floats (the sums pass
- * kept LUCID_DISTILL_KEPT_SPLIT: exp(x_j) at out[j], overwritten here, and
- * exp(y_j) at kept_other[j]), in float32 arithmetic, 16 values a step:
+/* The difference-form gradient from the exps the row kernel kept as floats
+ * (lucid_grad_params.kept: exp(x_j) at out[j], overwritten here, and exp(y_j)
+ * at kept_other[j]), in float32 arithmetic, 16 values a step:
  *   out_j = (coef / Z_own) e_own_j - (coef / Z_other) e_other_j.
  * Each float rounding (the two kept exps, the two factors, the product and
  * the result) is within 2**-24 of its value, so the error is below
@@ -208,7 +109,6 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_split_f32(const float *own, const f
     const __m512d scale = _mm512_set1_pd(params->inv_t), coef = _mm512_set1_pd(params->coef);
     const __m512d shift_own = _mm512_set1_pd(params->own.max + params->own.log_sum);
     const __m512d shift_other = _mm512_set1_pd(params->other.max + params->other.log_sum);
-    const __m512d coef_own = coef;
     const __m512 factor_own = _mm512_set1_ps((float)f_own);
     const __m512 factor_other = _mm512_set1_ps((float)f_other);
     /* e_own_j > BIG Z_own / |coef| means |coef| q_j > BIG (NaN compares false,
@@ -218,34 +118,31 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_split_f32(const float *own, const f
     const __m512 big_other = _mm512_set1_ps(
         (float)(LUCID_DISTILL_SPLIT_BIG * z_other / fabs(params->coef)));
     const float *e_own = out, *e_other = kept_other;
-    const double *own_exp = NULL; /* the double steps recompute both exps */
     ptrdiff_t j = 0;
     if (!(fabs(f_own) <= 1e30 && fabs(f_other) <= 1e30)) {
-        LUCID_DISTILL_GRAD_LOOP(0, 1);
+        LUCID_DISTILL_GRAD_LOOP(1);
         return;
     }
     for (; j + 16 <= n; j += 16) {
         __m512 a = _mm512_loadu_ps(e_own + j), b = _mm512_loadu_ps(e_other + j);
         if (_mm512_cmp_ps_mask(a, big_own, _CMP_GT_OQ) |
             _mm512_cmp_ps_mask(b, big_other, _CMP_GT_OQ)) {
-            LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, 0, 1);
-            LUCID_DISTILL_GRAD_STEP(j + 8, (__mmask8)0xff, 0, 1);
+            LUCID_DISTILL_GRAD_STEP(j, (__mmask8)0xff, 1);
+            LUCID_DISTILL_GRAD_STEP(j + 8, (__mmask8)0xff, 1);
         } else {
             _mm512_storeu_ps(out + j, _mm512_fmsub_ps(factor_own, a,
                                                       _mm512_mul_ps(factor_other, b)));
         }
     }
     for (; j < n; j += 8)
-        LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), 0, 1);
+        LUCID_DISTILL_GRAD_STEP(j, lucid_avx512_valid8(j, n), 1);
 }
 
 /* The gradient row of the difference form (the student's of the KL, the
- * teacher's of the reverse KL), lucid_distill_grad_f32's contract with
- * g->difference set: out_j = coef (p_own_j - p_other_j), p_own from own_exp
- * (the sums pass's exp(x_j)) when given. */
+ * teacher's of the reverse KL) from the logits, lucid_distill_grad_f32's
+ * contract with g->difference set: out_j = coef (p_own_j - p_other_j). */
 LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, const float *other,
-                                                              const double *own_exp, float *out,
-                                                              ptrdiff_t n,
+                                                              float *out, ptrdiff_t n,
                                                               const lucid_grad_params *params)
 {
     const lucid_exp16 e = lucid_exp16_load();
@@ -255,18 +152,11 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
     const double other_shift = params->other.max + params->other.log_sum;
     const __m512d shift_own = _mm512_set1_pd(own_shift);
     const __m512d shift_other = _mm512_set1_pd(other_shift);
-    const __m512d coef_own = _mm512_set1_pd(
-        own_exp ? params->coef / lucid_exp_f64(params->own.log_sum) : params->coef);
-    int clamp = lucid_distill_needs_clamp(other, n, params->inv_t, other_shift) ||
-                (!own_exp && lucid_distill_needs_clamp(own, n, params->inv_t, own_shift));
-    if (own_exp && clamp)
-        LUCID_DISTILL_GRAD_LOOP(1, 1);
-    else if (own_exp)
-        LUCID_DISTILL_GRAD_LOOP(1, 0);
-    else if (clamp)
-        LUCID_DISTILL_GRAD_LOOP(0, 1);
+    if (lucid_distill_needs_clamp(other, n, params->inv_t, other_shift) ||
+        lucid_distill_needs_clamp(own, n, params->inv_t, own_shift))
+        LUCID_DISTILL_GRAD_LOOP(1);
     else
-        LUCID_DISTILL_GRAD_LOOP(0, 0);
+        LUCID_DISTILL_GRAD_LOOP(0);
 }
 
 /* log p_j of a side for 8 values: (v / T - max) - log_sum, as the sums pass
@@ -298,8 +188,8 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
 
 /* The JSD pass of a float32 row (lucid_distill_jsd_f32's contract). */
 LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, ptrdiff_t n,
-                                                double inv_t, lucid_row_side student,
-                                                lucid_row_side teacher, double beta_value,
+                                                double inv_t, lucid_distill_side student,
+                                                lucid_distill_side teacher, double beta_value,
                                                 double *kl_p_m, double *kl_q_m)
 {
     const lucid_exp16 e = lucid_exp16_load();
@@ -324,7 +214,7 @@ LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, 
 /* One group of 8 of the weighted gradient forms (lucid_grad_params):
  * coef own_j (log own_j - log ref_j - k), ref the other side (MIX 0) or the
  * mixture weight_own own + (1 - weight_own) other (MIX 1); own_j from the
- * kept exp(x_j) when KEPT. */
+ * exp(x_j) the row kernel kept as a float32 at out[j] when KEPT. */
 #define LUCID_DISTILL_WEIGHTED_STEP(J, VALID, KEPT, CLAMP, MIX)                  \
     do {                                                                         \
         __mmask8 valid = (VALID);                                                \
@@ -332,7 +222,7 @@ LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, 
                                                  max_own, log_sum_own);          \
         __m512d log_ref = LUCID_DISTILL_LOG_PROB(lucid_avx512_load8_f32(other, J, valid), \
                                                  max_other, log_sum_other);      \
-        __m512d p_own = (KEPT) ? _mm512_mul_pd(_mm512_maskz_loadu_pd(valid, own_exp + (J)), \
+        __m512d p_own = (KEPT) ? _mm512_mul_pd(lucid_avx512_load8_f32(out, J, valid), \
                                                own_scale)                        \
                                : (MIX) ? LUCID_DISTILL_EXP16_ACCURATE(CLAMP, log_own) \
                                        : LUCID_DISTILL_EXP16(CLAMP, log_own);    \
@@ -365,10 +255,9 @@ LUCID_AVX512_FN void lucid_distill_fast_jsd_f32(const float *s, const float *t, 
 
 /* The gradient row of the weighted forms (the student's of the reverse KL
  * and of the JSD, the teacher's of the KL and of the JSD),
- * lucid_distill_grad_f32's contract with params->difference clear; own_exp
- * the sums pass's exp(x_j) as doubles, or NULL. */
+ * lucid_distill_grad_f32's contract with params->difference clear. */
 LUCID_AVX512_FN void lucid_distill_fast_grad_weighted_f32(const float *own, const float *other,
-                                                            const double *own_exp, float *out,
+                                                            float *out,
                                                             ptrdiff_t n,
                                                             const lucid_grad_params *params)
 {
@@ -383,16 +272,16 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_weighted_f32(const float *own, cons
     const __m512d own_scale = _mm512_set1_pd(1.0 / lucid_exp_f64(params->own.log_sum));
     const __m512d weight_own = _mm512_set1_pd(params->weight_own);
     const __m512d weight_other = _mm512_set1_pd(1.0 - params->weight_own);
-    int mix = params->weight_own != 0.0;
+    int mix = params->weight_own != 0.0, kept = params->kept;
     /* Only the exps taken here need the clamp decision: the mixture's other
      * side, and the own side when it was not kept. */
     int clamp = (mix && lucid_distill_needs_clamp(other, n, params->inv_t,
                                                   params->other.max + params->other.log_sum)) ||
-                (!own_exp && lucid_distill_needs_clamp(own, n, params->inv_t,
+                (!kept && lucid_distill_needs_clamp(own, n, params->inv_t,
                                                        params->own.max + params->own.log_sum));
-    if (own_exp && clamp)
+    if (kept && clamp)
         LUCID_DISTILL_WEIGHTED_MIX(1, 1);
-    else if (own_exp)
+    else if (kept)
         LUCID_DISTILL_WEIGHTED_MIX(1, 0);
     else if (clamp)
         LUCID_DISTILL_WEIGHTED_MIX(0, 1);

@@ -1,14 +1,17 @@
-/* Row runs of the fused distillation loss (lucid/_ext/_distill.pyx).
+/* Row runs of the fused distillation loss (lucid/_ext/_distill.pyx) that
+ * follow the row kernel's pass over a row.
  *
  * A distillation row is a pair of logit rows, the student's s and the
  * teacher's t, over the same classes. With the temperature T (inv_t = 1 / T),
  *
  *   x_j = s_j / T - max_k s_k / T,  log q_j = x_j - log sum_k exp(x_k)
  *
- * and likewise y_j and log p_j for the teacher. The runs below turn a row
- * into those constants and into the divergence or a gradient row without
- * ever writing q or p out: every exp and log happens in registers, in double,
- * whatever the storage type of the row (float or double).
+ * and likewise y_j and log p_j for the teacher. The row kernel (row_kernel.h,
+ * lucid_row_pair_for) reads the row once for both normalisers and KL(p || q);
+ * the runs here take those constants: the JSD's pass (its mixture needs both
+ * normalisers first) and the gradient rows. Neither q nor p is ever written
+ * out: every exp and log happens in registers, in double, whatever the
+ * storage type of the row (float or double).
  *
  * As in kl_simd.h, each run is written once as an always-inline body and
  * compiled per SIMD level inside a function with that level's `target`
@@ -17,9 +20,9 @@
  * (no -ffast-math), so a row's result is the same for any thread count.
  * Special values are decided by explicit comparisons (log_exp.h).
  *
- * The AVX-512 level replaces the float32 sums, JSD and gradient runs with
- * distill_avx512.h's loops (a table-driven exponential and logarithm, about
- * half the operations); its maxima and float64 runs are these.
+ * The AVX-512 level replaces the float32 runs with distill_avx512.h's loops
+ * (a table-driven exponential and logarithm, about half the operations),
+ * which also take the exps the row kernel kept as float32.
  */
 #ifndef LUCID_DISTILL_RUNS_H
 #define LUCID_DISTILL_RUNS_H
@@ -32,38 +35,11 @@
 #define LUCID_DISTILL_LANES 16
 #define LUCID_DISTILL_INLINE static inline __attribute__((always_inline))
 
-/* Ask for BYTES bytes from P (a multiple of a 64-byte line) to be brought into
- * L2 (hint 2: not L1, which the current row's loads keep busy). Prefetches
- * never fault, so reading ahead of a row's end is harmless. */
-#define LUCID_DISTILL_PREFETCH_L2(P, BYTES) do {                                 \
-        const char *p_ = (const char *)(P);                                      \
-        for (size_t b_ = 0; b_ < (BYTES); b_ += 64)                              \
-            __builtin_prefetch(p_ + b_, 0, 2);                                   \
-    } while (0)
-
-/* What a sums pass kept for the gradient that follows: nothing; exp(x_j) as
- * doubles in its exp_s buffer (n doubles; every level); or (the AVX-512 KL
- * run with a float32 gradient row, distill_avx512.h) exp(x_j) as floats in
- * the gradient row itself and exp(y_j) as floats in exp_s, so that the
- * gradient needs no exponential and its row is written (and faulted in)
- * while the sums pass computes. The gradient run of the same table reads it
- * back (lucid_grad_params.kept). */
-enum { LUCID_DISTILL_KEPT_NONE = 0, LUCID_DISTILL_KEPT_OWN = 1, LUCID_DISTILL_KEPT_SPLIT = 2 };
-
-/* The sums of one pass over a row, given both maxima. */
-typedef struct lucid_row_sums {
-    double sum_exp_s;     /* sum exp(x_j): the student's normaliser */
-    double sum_exp_t;     /* sum exp(y_j): the teacher's */
-    double weighted;      /* KL: sum exp(y_j) (y_j - x_j); reverse KL: sum exp(x_j) (x_j - y_j);
-                           * a term is 0 where its exp is 0; JSD: 0 (its own pass) */
-    int kept;             /* a LUCID_DISTILL_KEPT_ value */
-} lucid_row_sums;
-
 /* How one side of a row becomes log-probabilities: log p_j = (v_j inv_t - max) - log_sum. */
-typedef struct lucid_row_side {
+typedef struct lucid_distill_side {
     double max;
     double log_sum;
-} lucid_row_side;
+} lucid_distill_side;
 
 /* A gradient row: out_j = coef * own_j * (log own_j - log ref_j - k), the
  * "weighted" form, where ref is the other side (weight_own == 0) or the
@@ -71,12 +47,15 @@ typedef struct lucid_row_side {
  * out_j = coef * (own_j - other_j), the "difference" form. */
 typedef struct lucid_grad_params {
     double inv_t;
-    lucid_row_side own, other;
+    lucid_distill_side own, other;
     double coef;
     double k;
     double weight_own;
     int difference;
-    int kept;             /* what own_exp holds: the sums pass's lucid_row_sums.kept */
+    /* float32 rows: 1 when the row kernel kept exp(own x_j) as floats in the
+     * output row itself (and, for the difference form, exp(other x_j) in the
+     * run's kept_other), else 0. */
+    int kept;
 } lucid_grad_params;
 
 /* Which weighted sum the sums pass keeps (the divergence codes of _distill.pyx). */
@@ -89,7 +68,7 @@ LUCID_DISTILL_INLINE double lucid_distill_term(double probability, double value)
     return lucid_select_f64(probability == 0.0, 0.0, probability * value);
 }
 
-LUCID_DISTILL_INLINE double lucid_distill_log_prob(double v, double inv_t, lucid_row_side side)
+LUCID_DISTILL_INLINE double lucid_distill_log_prob(double v, double inv_t, lucid_distill_side side)
 {
     /* The order log_softmax uses: shift by the maximum first, then the log-sum. */
     return (v * inv_t - side.max) - side.log_sum;
@@ -135,113 +114,9 @@ LUCID_DISTILL_INLINE double lucid_distill_exp_short(double x)
 }
 
 #define LUCID_DISTILL_DEFINE_RUNS(T, S, EXP)                                      \
-/* The largest value of a row; NaNs are skipped (they reach the sums). */       \
-LUCID_DISTILL_INLINE double lucid_distill_max_##S(const T *restrict a, ptrdiff_t n) \
-{                                                                                \
-    T lanes[LUCID_DISTILL_LANES], top = -(T)INFINITY;                            \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                           \
-        lanes[lane] = -(T)INFINITY;                                              \
-    for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
-            lanes[lane] = a[i + lane] > lanes[lane] ? a[i + lane] : lanes[lane]; \
-    }                                                                            \
-    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                           \
-        top = lanes[lane] > top ? lanes[lane] : top;                             \
-    for (; i < n; i++)                                                           \
-        top = a[i] > top ? a[i] : top;                                           \
-    return (double)top;                                                          \
-}                                                                                \
-                                                                                 \
-/* One element of the sums pass; DIVERGENCE (a constant) picks the weighted    \
- * sum, and KEEP_EXP (a constant) keeps exp(x_j) in *exp_s for the gradient    \
- * that follows. */                                                             \
-LUCID_DISTILL_INLINE void lucid_distill_sums_elem_##S(T s, T t, double inv_t,    \
-        double max_s, double max_t, int divergence, int keep_exp, double *exp_s, \
-        double *zs, double *zt, double *weighted)                                \
-{                                                                                \
-    double x = (double)s * inv_t - max_s, y = (double)t * inv_t - max_t;         \
-    double es = EXP(x), et = EXP(y);                                             \
-    *zs += es;                                                                   \
-    *zt += et;                                                                   \
-    if (divergence == LUCID_DISTILL_KL)                                          \
-        *weighted += lucid_distill_term(et, y - x);                              \
-    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
-        *weighted += lucid_distill_term(es, x - y);                              \
-    if (keep_exp)                                                                \
-        *exp_s = es;                                                             \
-}                                                                                \
-                                                                                 \
-LUCID_DISTILL_INLINE void lucid_distill_sums_loop_##S(const T *restrict s,       \
-        const T *restrict t, ptrdiff_t n, double inv_t, double max_s, double max_t, \
-        const T *next_s, const T *next_t, int divergence, int keep_exp,          \
-        double *restrict exp_s, lucid_row_sums *out)                             \
-{                                                                                \
-    double zs[LUCID_DISTILL_LANES] = {0}, zt[LUCID_DISTILL_LANES] = {0};         \
-    double w[LUCID_DISTILL_LANES] = {0};                                         \
-    double tail[3] = {0};                                                        \
-    ptrdiff_t i = 0, lane;                                                       \
-    for (; i + LUCID_DISTILL_LANES <= n; i += LUCID_DISTILL_LANES) {             \
-        LUCID_DISTILL_PREFETCH_L2(next_s + i, sizeof(T) * LUCID_DISTILL_LANES);  \
-        LUCID_DISTILL_PREFETCH_L2(next_t + i, sizeof(T) * LUCID_DISTILL_LANES);  \
-        _Pragma("GCC unroll 1")                                                  \
-        for (lane = 0; lane < LUCID_DISTILL_LANES; lane++)                       \
-            lucid_distill_sums_elem_##S(s[i + lane], t[i + lane], inv_t, max_s,  \
-                                        max_t, divergence, keep_exp,             \
-                                        exp_s + i + lane, &zs[lane], &zt[lane],  \
-                                        &w[lane]);                               \
-    }                                                                            \
-    for (; i < n; i++)                                                           \
-        lucid_distill_sums_elem_##S(s[i], t[i], inv_t, max_s, max_t, divergence, \
-                                    keep_exp, exp_s + i, &tail[0], &tail[1],     \
-                                    &tail[2]);                                   \
-    out->sum_exp_s = out->sum_exp_t = out->weighted = 0.0;                       \
-    out->kept = keep_exp ? LUCID_DISTILL_KEPT_OWN : LUCID_DISTILL_KEPT_NONE;     \
-    for (lane = 0; lane < LUCID_DISTILL_LANES; lane++) {                         \
-        out->sum_exp_s += zs[lane];                                              \
-        out->sum_exp_t += zt[lane];                                              \
-        out->weighted += w[lane];                                                \
-    }                                                                            \
-    out->sum_exp_s += tail[0];                                                   \
-    out->sum_exp_t += tail[1];                                                   \
-    out->weighted += tail[2];                                                    \
-}                                                                                \
-                                                                                 \
-/* The sums pass. It runs on a row already in cache (the maxima pass brought it  \
- * there), so it also asks for the next row (next_s, next_t: n values each)    \
- * to be brought into L2 meanwhile: the next maxima pass then finds it there,   \
- * and reading memory overlaps with this pass's arithmetic. Each variant is    \
- * its own loop, so no choice is made per element. */                         \
-LUCID_DISTILL_INLINE void lucid_distill_sums_##S(const T *s, const T *t, ptrdiff_t n, \
-        double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
-        int divergence, double *exp_s, lucid_row_sums *out)                      \
-{                                                                                \
-    /* Without exp_s the loop is given a scratch pointer it never writes through. */ \
-    double *scratch = exp_s ? exp_s : (double *)out;                             \
-    if (exp_s == NULL && divergence == LUCID_DISTILL_KL)                         \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_KL, 0, scratch, out);          \
-    else if (exp_s == NULL && divergence == LUCID_DISTILL_REVERSE_KL)            \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_REVERSE_KL, 0, scratch, out);  \
-    else if (exp_s == NULL)                                                      \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_JSD, 0, scratch, out);         \
-    else if (divergence == LUCID_DISTILL_KL)                                     \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_KL, 1, scratch, out);          \
-    else if (divergence == LUCID_DISTILL_REVERSE_KL)                             \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_REVERSE_KL, 1, scratch, out);  \
-    else                                                                         \
-        lucid_distill_sums_loop_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, \
-                                    LUCID_DISTILL_JSD, 1, scratch, out);         \
-}                                                                                \
-                                                                                 \
 /* One element of the JSD pass: p (log p - log m) and q (log q - log m). */      \
 LUCID_DISTILL_INLINE void lucid_distill_jsd_elem_##S(T s, T t, double inv_t,     \
-        lucid_row_side student, lucid_row_side teacher, double beta,             \
+        lucid_distill_side student, lucid_distill_side teacher, double beta,             \
         double *kp, double *kq)                                                  \
 {                                                                                \
     double log_q = lucid_distill_log_prob(s, inv_t, student);                    \
@@ -254,7 +129,7 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_elem_##S(T s, T t, double inv_t,    
 }                                                                                \
                                                                                  \
 LUCID_DISTILL_INLINE void lucid_distill_jsd_##S(const T *restrict s, const T *restrict t, \
-        ptrdiff_t n, double inv_t, lucid_row_side student, lucid_row_side teacher, \
+        ptrdiff_t n, double inv_t, lucid_distill_side student, lucid_distill_side teacher, \
         double beta, double *kl_p_m, double *kl_q_m)                             \
 {                                                                                \
     double kp[LUCID_DISTILL_LANES] = {0}, kq[LUCID_DISTILL_LANES] = {0};         \
@@ -279,15 +154,13 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_##S(const T *restrict s, const T *re
 }                                                                                \
                                                                                  \
 /* One gradient element in FORM (a constant: 0 difference, 1 weighted against   \
- * the other side, 2 weighted against the mixture). With USE_EXP (a constant), \
- * *own_exp is the exp(own x_j) the sums pass kept: p_own = *own_exp *          \
- * own_scale, one exp fewer than from the logits. */                           \
-LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp,   \
-        const double *own_exp, double own_scale, const lucid_grad_params *g, int form) \
+ * the other side, 2 weighted against the mixture). */                         \
+LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other,               \
+        const lucid_grad_params *g, int form)                                    \
 {                                                                                \
     double log_own = lucid_distill_log_prob(own, g->inv_t, g->own);              \
     double log_other = lucid_distill_log_prob(other, g->inv_t, g->other);        \
-    double p_own = use_exp ? *own_exp * own_scale : EXP(log_own);                \
+    double p_own = EXP(log_own);                                                 \
     double value, log_ref = log_other;                                           \
     if (form == 0)                                                               \
         return (T)(g->coef * (p_own - EXP(log_other)));                          \
@@ -301,99 +174,75 @@ LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp, 
 }                                                                                \
                                                                                  \
 LUCID_DISTILL_INLINE void lucid_distill_grad_loop_##S(const T *restrict own,     \
-        const T *restrict other, int use_exp, const double *restrict own_exp,    \
-        T *restrict out, ptrdiff_t n, const lucid_grad_params *g, int form)      \
+        const T *restrict other, T *restrict out, ptrdiff_t n,                   \
+        const lucid_grad_params *g, int form)                                    \
 {                                                                                \
     const lucid_grad_params params = *g;                                         \
-    const double own_scale = 1.0 / lucid_exp_f64(params.own.log_sum);            \
-    ptrdiff_t i;                                                                 \
-    for (i = 0; i < n; i++)                                                      \
-        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], use_exp, own_exp + i, \
-                                             own_scale, &params, form);          \
+    for (ptrdiff_t i = 0; i < n; i++)                                            \
+        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], &params, form);   \
 }                                                                                \
                                                                                  \
-/* One gradient row; the form and own_exp are chosen outside the element loop. */ \
+/* One gradient row (these levels keep no exps: g->kept is 0); the form is      \
+ * chosen outside the element loop. */                                          \
 LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *own, const T *other,   \
-        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *g)  \
+        T *out, ptrdiff_t n, const lucid_grad_params *g)                         \
 {                                                                                \
-    int form = g->difference ? 0 : (g->weight_own == 0.0 ? 1 : 2);              \
-    /* Without own_exp the loop is given a pointer it never reads through. */   \
-    if (g->kept != LUCID_DISTILL_KEPT_OWN)                                       \
-        own_exp = NULL;                                                          \
-    const double *kept = own_exp ? own_exp : &g->coef;                           \
-    if (own_exp == NULL && form == 0)                                            \
-        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 0);          \
-    else if (own_exp == NULL && form == 1)                                       \
-        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 1);          \
-    else if (own_exp == NULL)                                                    \
-        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 2);          \
-    else if (form == 0)                                                          \
-        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 0);          \
-    else if (form == 1)                                                          \
-        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 1);          \
+    if (g->difference)                                                           \
+        lucid_distill_grad_loop_##S(own, other, out, n, g, 0);                   \
+    else if (g->weight_own == 0.0)                                               \
+        lucid_distill_grad_loop_##S(own, other, out, n, g, 1);                   \
     else                                                                         \
-        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 2);          \
+        lucid_distill_grad_loop_##S(own, other, out, n, g, 2);                   \
 }
 
 LUCID_DISTILL_DEFINE_RUNS(float, f32, lucid_distill_exp_short)
 LUCID_DISTILL_DEFINE_RUNS(double, f64, lucid_exp_f64)
 
-/* The entry points of one level. */
+/* The entry points of one level. The float32 gradient may take the exps the
+ * row kernel kept (lucid_grad_params.kept): the own side's in `out`, the
+ * other side's in kept_other. */
 typedef struct lucid_distill_runs {
-    double (*max_f32)(const float *a, ptrdiff_t n);
-    double (*max_f64)(const double *a, ptrdiff_t n);
-    void (*sums_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t, double max_s,
-                     double max_t, const float *next_s, const float *next_t, int divergence,
-                     double *exp_s, float *grad_row, lucid_row_sums *out);
-    void (*sums_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t, double max_s,
-                     double max_t, const double *next_s, const double *next_t, int divergence,
-                     double *exp_s, double *grad_row, lucid_row_sums *out);
     void (*jsd_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t,
-                    lucid_row_side student, lucid_row_side teacher, double beta,
+                    lucid_distill_side student, lucid_distill_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
     void (*jsd_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t,
-                    lucid_row_side student, lucid_row_side teacher, double beta,
+                    lucid_distill_side student, lucid_distill_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
-    void (*grad_f32)(const float *own, const float *other, const double *own_exp, float *out,
+    void (*grad_f32)(const float *own, const float *other, const float *kept_other, float *out,
                      ptrdiff_t n, const lucid_grad_params *params);
-    void (*grad_f64)(const double *own, const double *other, const double *own_exp,
-                     double *out, ptrdiff_t n, const lucid_grad_params *params);
+    void (*grad_f64)(const double *own, const double *other, double *out, ptrdiff_t n,
+                     const lucid_grad_params *params);
 } lucid_distill_runs;
 
-/* A level's runs; the AVX-512 level replaces its float32 sums, JSD and
- * gradient runs, which then go unused. */
+/* A level's runs; the AVX-512 level replaces its float32 ones, which then go
+ * unused. */
 #define LUCID_DISTILL_MAYBE_UNUSED __attribute__((unused))
 #define LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, T, S)                 \
-TARGET LUCID_DISTILL_MAYBE_UNUSED static double lucid_distill_max_##S##_##LEVEL(const T *a, ptrdiff_t n)    \
-{                                                                                \
-    return lucid_distill_max_##S(a, n);                                          \
-}                                                                                \
-TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_sums_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
-        double inv_t, double max_s, double max_t, const T *next_s, const T *next_t, \
-        int divergence, double *exp_s, T *grad_row, lucid_row_sums *out)          \
-{                                                                                \
-    (void)grad_row; /* only the AVX-512 float32 run keeps exps in it */          \
-    lucid_distill_sums_##S(s, t, n, inv_t, max_s, max_t, next_s, next_t, divergence, \
-                           exp_s, out);                                          \
-}                                                                                \
-TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_jsd_##S##_##LEVEL(const T *s, const T *t, ptrdiff_t n, \
-        double inv_t, lucid_row_side student, lucid_row_side teacher, double beta, \
-        double *kl_p_m, double *kl_q_m)                                          \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_jsd_##S##_##LEVEL(   \
+        const T *s, const T *t, ptrdiff_t n, double inv_t, lucid_distill_side student, \
+        lucid_distill_side teacher, double beta, double *kl_p_m, double *kl_q_m) \
 {                                                                                \
     lucid_distill_jsd_##S(s, t, n, inv_t, student, teacher, beta, kl_p_m, kl_q_m); \
 }                                                                                \
-TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_grad_##S##_##LEVEL(const T *own, const T *other,  \
-        const double *own_exp, T *out, ptrdiff_t n, const lucid_grad_params *params) \
+TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_grad_##S##_##LEVEL(  \
+        const T *own, const T *other, T *out, ptrdiff_t n, const lucid_grad_params *params) \
 {                                                                                \
-    lucid_distill_grad_##S(own, other, own_exp, out, n, params);                 \
+    lucid_distill_grad_##S(own, other, out, n, params);                          \
 }
 
-/* A level's table; SUMS_F32, JSD_F32 and GRAD_F32 name its float32 runs
- * (the AVX-512 level has its own, distill_avx512.h). */
-#define LUCID_DISTILL_TABLE(LEVEL, SUMS_F32, JSD_F32, GRAD_F32)                  \
+/* The generic float32 gradient in the table's signature (kept exps unused). */
+#define LUCID_DISTILL_DEFINE_GRAD_F32(LEVEL, TARGET)                              \
+TARGET static void lucid_distill_grad_table_f32_##LEVEL(const float *own, const float *other, \
+        const float *kept_other, float *out, ptrdiff_t n, const lucid_grad_params *params) \
+{                                                                                \
+    (void)kept_other;                                                            \
+    lucid_distill_grad_f32(own, other, out, n, params);                          \
+}
+
+/* A level's table; JSD_F32 and GRAD_F32 name its float32 runs (the AVX-512
+ * level has its own, distill_avx512.h). */
+#define LUCID_DISTILL_TABLE(LEVEL, JSD_F32, GRAD_F32)                            \
 static const lucid_distill_runs lucid_distill_runs_##LEVEL = {                   \
-    lucid_distill_max_f32_##LEVEL, lucid_distill_max_f64_##LEVEL,                \
-    SUMS_F32, lucid_distill_sums_f64_##LEVEL,                                    \
     JSD_F32, lucid_distill_jsd_f64_##LEVEL,                                      \
     GRAD_F32, lucid_distill_grad_f64_##LEVEL,                                    \
 };
@@ -403,35 +252,33 @@ LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                 
 LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)
 
 LUCID_DISTILL_DEFINE_LEVEL(baseline, __attribute__((flatten)))
-LUCID_DISTILL_TABLE(baseline, lucid_distill_sums_f32_baseline, lucid_distill_jsd_f32_baseline,
-                    lucid_distill_grad_f32_baseline)
+LUCID_DISTILL_DEFINE_GRAD_F32(baseline, __attribute__((flatten)))
+LUCID_DISTILL_TABLE(baseline, lucid_distill_jsd_f32_baseline,
+                    lucid_distill_grad_table_f32_baseline)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_DISTILL_X86 1
 #include "distill_avx512.h"
 LUCID_DISTILL_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_DISTILL_TABLE(avx2, lucid_distill_sums_f32_avx2, lucid_distill_jsd_f32_avx2,
-                    lucid_distill_grad_f32_avx2)
+LUCID_DISTILL_DEFINE_GRAD_F32(avx2, __attribute__((flatten, target("avx2,fma"))))
+LUCID_DISTILL_TABLE(avx2, lucid_distill_jsd_f32_avx2, lucid_distill_grad_table_f32_avx2)
 LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
 
-/* The AVX-512 level's float32 runs: distill_avx512.h's loops (the sums and
- * JSD runs as they are; the gradient picks its loop by form and by what the
- * sums pass kept). */
+/* The AVX-512 level's float32 gradient: distill_avx512.h's loop for the form
+ * and for what the row kernel kept. */
 __attribute__((target(LUCID_AVX512_TARGET)))
 static void lucid_distill_grad_f32_fast(const float *own, const float *other,
-                                        const double *own_exp, float *out, ptrdiff_t n,
+                                        const float *kept_other, float *out, ptrdiff_t n,
                                         const lucid_grad_params *params)
 {
-    const double *kept_own = params->kept == LUCID_DISTILL_KEPT_OWN ? own_exp : NULL;
-    if (params->difference && own_exp && params->kept == LUCID_DISTILL_KEPT_SPLIT)
-        lucid_distill_fast_grad_split_f32(own, other, (const float *)own_exp, out, n, params);
+    if (params->difference && params->kept && kept_other)
+        lucid_distill_fast_grad_split_f32(own, other, kept_other, out, n, params);
     else if (params->difference)
-        lucid_distill_fast_grad_difference_f32(own, other, kept_own, out, n, params);
+        lucid_distill_fast_grad_difference_f32(own, other, out, n, params);
     else
-        lucid_distill_fast_grad_weighted_f32(own, other, kept_own, out, n, params);
+        lucid_distill_fast_grad_weighted_f32(own, other, out, n, params);
 }
-LUCID_DISTILL_TABLE(avx512, lucid_distill_fast_sums_f32, lucid_distill_fast_jsd_f32,
-                    lucid_distill_grad_f32_fast)
+LUCID_DISTILL_TABLE(avx512, lucid_distill_fast_jsd_f32, lucid_distill_grad_f32_fast)
 
 /* out[i] = log_avx512.h's log(m[i]), for the accuracy tests only; returns 0
  * (and writes nothing) when this build has no AVX-512 loops. The caller

@@ -258,6 +258,38 @@ LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dt
     return lucid_row_fold_argmax(top, at, index);
 }
 
+/* The largest of n values of a row (NaNs skipped; -inf if none), read in
+ * place: lucid_row_pair_io.seed_max's first look, which needs neither the
+ * widened values nor an argmax. */
+#define LUCID_ROW_MAX_CASE(CODE, T, CONVERT)                                     \
+    case CODE:                                                                   \
+        if (stride == (ptrdiff_t)sizeof(T)) {                                    \
+            const T *p = (const T *)src;                                         \
+            LUCID_ROW_LOOP(n,                                                    \
+                double v = CONVERT(p[j]);                                        \
+                top[lane] = v > top[lane] ? v : top[lane]);                      \
+        } else {                                                                 \
+            LUCID_ROW_LOOP(n,                                                    \
+                double v = CONVERT(*(const T *)(src + j * stride));              \
+                top[lane] = v > top[lane] ? v : top[lane]);                      \
+        }                                                                        \
+        break;
+
+LUCID_ROW_INLINE double lucid_row_max(const char *src, ptrdiff_t stride, int dtype, ptrdiff_t n)
+{
+    double best = -INFINITY;
+    LUCID_ROW_LANES_INIT(top, -INFINITY);
+    switch (dtype) {
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_MAX_CASE)
+    LUCID_ROW_WIDE_TYPES(LUCID_ROW_MAX_CASE)
+    default:
+        break;
+    }
+    for (int lane = 0; lane < LUCID_ROW_LANES; lane++)
+        best = top[lane] > best ? top[lane] : best;
+    return best;
+}
+
 /* One value of a row, widened (the label's class). */
 LUCID_ROW_INLINE double lucid_row_value(const char *src, int dtype)
 {

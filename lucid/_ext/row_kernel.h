@@ -99,6 +99,9 @@ typedef struct {
     double shift[2], log_sum[2];
     /* Out: whether keep_teacher and keep_student (those given) hold the row. */
     int kept;
+    /* The kernel's own: each seeded row's LUCID_ROW_FAST_LOOP mode (-1: find
+     * it block by block). */
+    int mode[2];
 } lucid_row_pair_io;
 
 /* Bytes of per-thread work space for a job with n_students students. */
@@ -311,9 +314,16 @@ LUCID_ROW_AVX512_FN int lucid_row_fast_pair(const lucid_row_job *job, const char
     const float *t_block = lucid_row_block_f32(&job->teacher, t_row, c0, n, scratch);
     const float *s_block = lucid_row_block_f32(&job->students[0], s_row, c0, n,
                                                scratch + LUCID_ROW_BLOCK);
-    /* The sides' shifts are the same as the two-loop path's, whatever follows. */
-    s->terms *= lucid_row_fast_side(t_block, c0, n, scale, t, &t_mode);
-    lucid_row_fast_side(s_block, c0, n, scale, s, &s_mode);
+    if (io && io->mode[0] >= 0 && io->mode[1] >= 0) {
+        /* Seeded rows whose argmaxes nobody asked for: the shifts are final,
+         * and the modes the rows' (lucid_row_seed). */
+        t_mode = io->mode[0];
+        s_mode = io->mode[1];
+    } else {
+        /* The sides' shifts are the same as the two-loop path's, whatever follows. */
+        s->terms *= lucid_row_fast_side(t_block, c0, n, scale, t, &t_mode);
+        lucid_row_fast_side(s_block, c0, n, scale, s, &s_mode);
+    }
     if (t_mode == 2 || s_mode == 2)
         return 0;
     float *keep_t = io && io->keep_teacher ? io->keep_teacher + c0 : NULL;
@@ -387,35 +397,37 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
 
 /* A side's row maximum, NaNs skipped, for lucid_row_pair_io.seed_max: the
  * row's normaliser is shifted to it from the first block on (and so the
- * origin is it too). buf: a block of doubles of scratch. */
-LUCID_ROW_INLINE void lucid_row_seed(const lucid_row_input *in, const char *row, ptrdiff_t cols,
-                                     int fast, double *buf, lucid_row_side *side)
+ * origin is it too). buf: a block of doubles of scratch. Returns the row's
+ * LUCID_ROW_FAST_LOOP mode on the fast path, else -1. */
+LUCID_ROW_INLINE int lucid_row_seed(const lucid_row_input *in, const char *row, ptrdiff_t cols,
+                                    double scale, int fast, double *buf, lucid_row_side *side)
 {
-    double top = -INFINITY;
+    double top = -INFINITY, bottom = INFINITY;
     ptrdiff_t c0, n, at;
+    int mode = -1;
 #if LUCID_ROW_X86_DISPATCH
-    if (fast) {
-        double bottom;
+    if (fast)
         for (c0 = 0; c0 < cols; c0 += n) {
+            double low;
             n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
-            double block = lucid_row_range_f32(
-                lucid_row_block_f32(in, row, c0, n, (float *)buf), n, INFINITY, &bottom, &at);
-            top = block > top ? block : top;
+            double high = lucid_row_range_f32(
+                lucid_row_block_f32(in, row, c0, n, (float *)buf), n, INFINITY, &low, &at);
+            top = high > top ? high : top;
+            bottom = low < bottom ? low : bottom;
         }
-    }
 #endif
     if (!fast)
-        for (c0 = 0; c0 < cols; c0 += n) {
-            n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
-            double block = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype,
-                                          n, buf, &at);
-            top = block > top ? block : top;
-        }
-    /* A row of -inf (or NaN) keeps the unseeded start. */
+        top = lucid_row_max(row, in->col_stride, in->dtype, cols);
+    /* A row of -inf (or NaN) keeps the unseeded start: its sums go NaN. */
     if (top > -INFINITY) {
         side->max = top;
         side->origin = top;
+#if LUCID_ROW_X86_DISPATCH
+        if (fast)
+            mode = lucid_row_fast_mode(bottom, top, scale);
+#endif
     }
+    return mode;
 }
 
 /* A pair's normalisers into io, from the sums or (a row sent to the careful
@@ -470,9 +482,16 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     int fast = avx512 && lucid_row_fast_kinds(job);
     if (io) {
         io->kept = fast && io->seed_max && job->n_students == 1;
+        io->mode[0] = io->mode[1] = -1;
         if (io->seed_max) {
-            lucid_row_seed(t_in, t_row, cols, fast, t_buf, t);
-            lucid_row_seed(&job->students[0], s_rows[0], cols, fast, t_buf, &sides[1]);
+            int t_mode = lucid_row_seed(t_in, t_row, cols, scale, fast, t_buf, t);
+            int s_mode = lucid_row_seed(&job->students[0], s_rows[0], cols, scale, fast, t_buf,
+                                        &sides[1]);
+            /* Without argmaxes to find, no block needs looking at first. */
+            if (!job->teacher_argmax && !job->student_argmax) {
+                io->mode[0] = t_mode;
+                io->mode[1] = s_mode;
+            }
         }
     }
     for (c0 = 0; c0 < cols; c0 += n) {
@@ -556,7 +575,7 @@ typedef void (*lucid_row_compare_fn)(const lucid_row_job *, ptrdiff_t, char *);
 
 /* The row function of SIMD level `level` (0 baseline, 1 AVX2, 2 AVX-512, as
  * _simd.SIMD_LEVELS); the caller passes a level _simd accepted. */
-static lucid_row_compare_fn lucid_row_compare_for(int level)
+__attribute__((unused)) static lucid_row_compare_fn lucid_row_compare_for(int level)
 {
 #if LUCID_ROW_X86_DISPATCH
     if (level == 2)

@@ -159,7 +159,7 @@ LUCID_AVX512_FN void lucid_distill_fast_grad_difference_f32(const float *own, co
         LUCID_DISTILL_GRAD_LOOP(0);
 }
 
-/* log p_j of a side for 8 values: (v / T - max) - log_sum, as the sums pass
+/* log p_j of a side for 8 values: (v / T - max) - log_sum, as the row kernel
  * shifted them (one rounding, then the log-sum: no rounding of max + log_sum,
  * which for huge logits would move every probability of the side). */
 #define LUCID_DISTILL_LOG_PROB(v, shift, log_sum)                                \

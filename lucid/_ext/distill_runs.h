@@ -58,9 +58,6 @@ typedef struct lucid_grad_params {
     int kept;
 } lucid_grad_params;
 
-/* Which weighted sum the sums pass keeps (the divergence codes of _distill.pyx). */
-enum { LUCID_DISTILL_KL = 0, LUCID_DISTILL_REVERSE_KL = 1, LUCID_DISTILL_JSD = 2 };
-
 /* 0 where the probability is 0 (0 log 0 = 0, also against an infinite log
  * ratio), the product otherwise; a NaN probability stays NaN. */
 LUCID_DISTILL_INLINE double lucid_distill_term(double probability, double value)

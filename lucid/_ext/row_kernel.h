@@ -13,8 +13,15 @@
  *    does not cover (NaN, an infinity, a probability <= 0) leave a sum NaN
  *    or infinite and are computed again by lucid_row_careful, element by
  *    element with kl_div's special values.
+ *    A job of one student, both sides logits, runs both sides of a block in
+ *    one loop (row_avx512.h's lucid_row_pair_logits_f32), with the same
+ *    arithmetic as the teacher's and the students' loops.
  * 3. One entry point per SIMD level (gcc `target` attributes, as kl_simd.h),
- *    picked by the level _simd chose; _rowwise.pyx runs it over rows.
+ *    picked by the level _simd chose; _rowwise.pyx runs it over rows. A
+ *    second one, lucid_row_pair_for, serves a caller holding one pair of rows
+ *    (the distillation loss, _distill.pyx): it can find both maxima first
+ *    (rows in cache), keep the exponentials as float32 for a gradient, and
+ *    prefetch the next pair (lucid_row_pair_io).
  *
  * The arithmetic, for logits (scale = 1 / temperature):
  *   P_j = exp((t_j - M_t) * scale) <= 1 with M_t the running maximum,

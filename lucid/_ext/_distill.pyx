@@ -58,6 +58,8 @@ cdef extern from "distill_runs.h" nogil:
         double weight_own
         int difference
         int kept
+        const float *kept_other
+        const double *own_exp
     ctypedef struct lucid_distill_runs:
         void (*jsd_f32)(const float *s, const float *t, Py_ssize_t n, double inv_t,
                         lucid_distill_side student, lucid_distill_side teacher, double beta,
@@ -65,8 +67,8 @@ cdef extern from "distill_runs.h" nogil:
         void (*jsd_f64)(const double *s, const double *t, Py_ssize_t n, double inv_t,
                         lucid_distill_side student, lucid_distill_side teacher, double beta,
                         double *kl_p_m, double *kl_q_m) noexcept nogil
-        void (*grad_f32)(const float *own, const float *other, const float *kept_other,
-                         float *out, Py_ssize_t n, const lucid_grad_params *params) noexcept nogil
+        void (*grad_f32)(const float *own, const float *other, float *out, Py_ssize_t n,
+                         const lucid_grad_params *params) noexcept nogil
         void (*grad_f64)(const double *own, const double *other, double *out, Py_ssize_t n,
                          const lucid_grad_params *params) noexcept nogil
     const lucid_distill_runs *lucid_distill_runs_for(int level)
@@ -80,6 +82,9 @@ cdef enum:
     KL = 0
     REVERSE_KL = 1
     JSD = 2
+    # lucid_row_pair_io.kept
+    KEPT_F32 = 1
+    KEPT_F64 = 2
     # Below this many elements per thread an OpenMP fork/join costs more than it saves.
     MIN_ELEMENTS_PER_THREAD = 32768
 
@@ -113,6 +118,9 @@ cdef struct Job:
     # Everything a range of rows needs; the same for every thread.
     const lucid_distill_runs *runs
     lucid_row_pair_fn pair
+    # The row kernel keeps float32 exps (its AVX-512 loops: float32 rows at
+    # that level), else float64 ones.
+    bint keeps_f32
     Operand student
     Operand teacher
     Operand out
@@ -241,8 +249,13 @@ cdef void pair_setup(Pair *pair, const Job *job, char *work) noexcept nogil:
 
 
 cdef void forward_row(const Job *job, Pair *pair, Py_ssize_t r, Py_ssize_t stop, char *sbuf,
-                      char *tbuf, char *gbuf, float *kept_t) noexcept nogil:
-    """The constants and divergence of row ``r`` into ``job.stats[r]`` (and its gradient row)."""
+                      char *tbuf, char *gbuf, void *kept) noexcept nogil:
+    """The constants and divergence of row ``r`` into ``job.stats[r]`` (and its gradient row).
+
+    ``kept``: a row buffer for the exps the row kernel keeps for the fused
+    gradient (the other side's float32 ones, or the own side's float64 ones;
+    ``Job.keeps_f32``), or NULL.
+    """
     cdef Py_ssize_t n = job.cols
     cdef const char *s = load_row(job.student, r, n, job.compute, sbuf)
     cdef const char *t = load_row(job.teacher, r, n, job.compute, tbuf)
@@ -255,23 +268,25 @@ cdef void forward_row(const Job *job, Pair *pair, Py_ssize_t r, Py_ssize_t stop,
     cdef bint swap = job.divergence == REVERSE_KL
     cdef int own = 0 if swap else 1
     cdef char *grad_dest = NULL
-    cdef bint keep = False
+    memset(&io, 0, sizeof(io))
     io.seed_max = 1
-    io.keep_teacher = NULL
-    io.keep_student = NULL
-    if job.out.data != NULL:
-        # Where the student's gradient row goes: in place, or the scatter buffer.
+    if job.out.data != NULL and job.divergence != JSD:
+        # The row kernel keeps its exps for the student's gradient. float32:
+        # the student's in its gradient row (in place, or the scatter buffer),
+        # written and faulted in while the pass computes, and for the KL's
+        # difference form the teacher's in ``kept``. float64: the student's in
+        # ``kept``.
         grad_dest = (job.out.data + r * job.out.row_stride if is_direct(job.out, job.compute)
                      else gbuf)
-        # The row kernel keeps its float32 exps for the gradient: the student's
-        # in that row (written, and faulted in, while the pass computes), and
-        # for the KL's difference form the teacher's too.
-        keep = job.compute == F32 and job.divergence != JSD
-    if keep and swap:
-        io.keep_teacher = <float *>grad_dest
-    elif keep:
-        io.keep_student = <float *>grad_dest
-        io.keep_teacher = kept_t
+        if job.keeps_f32 and swap:
+            io.keep_teacher = <float *>grad_dest
+        elif job.keeps_f32:
+            io.keep_student = <float *>grad_dest
+            io.keep_teacher = <float *>kept
+        elif swap:
+            io.keep_teacher_f64 = <double *>kept
+        else:
+            io.keep_student_f64 = <double *>kept
     io.ahead_teacher = next_row(job.student if swap else job.teacher, r, stop, job.compute)
     io.ahead_student = next_row(job.teacher if swap else job.student, r, stop, job.compute)
     pair.job.teacher.data = s if swap else t
@@ -301,11 +316,15 @@ cdef void forward_row(const Job *job, Pair *pair, Py_ssize_t r, Py_ssize_t stop,
     stats[KL_P_M] = kl_p_m
     stats[KL_Q_M] = kl_q_m
     if job.out.data != NULL:
-        # The gradient while the row is still in cache: no second trip to memory.
-        gradient_row(job, r, s, t, gbuf, kept_t, keep and io.kept)
+        # The gradient while the row is still in cache: no second trip to
+        # memory. Kept exps count only where they went to the buffers given.
+        if grad_dest == NULL or io.kept != (KEPT_F32 if job.keeps_f32 else KEPT_F64):
+            io.kept = 0
+        gradient_row(job, r, s, t, gbuf, kept, io.kept)
 
 
-cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexcept nogil:
+cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept,
+                                   const void *kept_row) noexcept nogil:
     """What the gradient run needs for row ``r`` (formulas in ``distill.py``)."""
     cdef const double *stats = job.stats + r * N_STATS_
     cdef lucid_distill_side student, teacher
@@ -320,7 +339,10 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexc
     g.coef = job.coef[r * job.coef_stride]
     g.k = stats[DIVERGENCE]
     g.weight_own = 0.0
+    # What the row kernel kept (lucid_row_pair_io.kept), and where.
     g.kept = kept
+    g.kept_other = <const float *>kept_row if kept == KEPT_F32 else NULL
+    g.own_exp = <const double *>kept_row if kept == KEPT_F64 else NULL
     # KL(p || q): d/ds = (q - p) / T, d/dt = p (log p - log q - KL) / T; the
     # reverse KL swaps the roles. The JSD: d/ds = (1 - beta) q (log q - log m
     # - KL(q || m)) / T and d/dt = beta p (log p - log m - KL(p || m)) / T.
@@ -334,21 +356,21 @@ cdef lucid_grad_params grad_params(const Job *job, Py_ssize_t r, int kept) noexc
 
 
 cdef void gradient_row(const Job *job, Py_ssize_t r, const char *s, const char *t,
-                       char *gbuf, const float *kept_other, int kept) noexcept nogil:
+                       char *gbuf, const void *kept_row, int kept) noexcept nogil:
     """Gradient row ``r`` w.r.t. the student (or the teacher) from the loaded rows, into ``job.out``.
 
-    ``kept``: whether the row kernel kept the own side's exps (float32) in the
-    gradient row and the other side's in ``kept_other`` (``lucid_grad_params``).
+    ``kept`` says what the row kernel kept (``lucid_row_pair_io.kept``): the
+    own side's float32 exps in the gradient row and the other's at
+    ``kept_row``, or the own side's float64 exps at ``kept_row``; 0: nothing.
     """
     cdef Py_ssize_t n = job.cols
     cdef const char *own_row = t if job.wrt_teacher else s
     cdef const char *other_row = s if job.wrt_teacher else t
     cdef bint direct = is_direct(job.out, job.compute)
     cdef char *out = job.out.data + r * job.out.row_stride if direct else gbuf
-    cdef lucid_grad_params g = grad_params(job, r, kept)
+    cdef lucid_grad_params g = grad_params(job, r, kept, kept_row)
     if job.compute == F32:
-        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, kept_other,
-                          <float *>out, n, &g)
+        job.runs.grad_f32(<const float *>own_row, <const float *>other_row, <float *>out, n, &g)
     else:
         job.runs.grad_f64(<const double *>own_row, <const double *>other_row, <double *>out, n,
                           &g)
@@ -372,12 +394,14 @@ cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexce
     cdef bint fused = job.out.data != NULL
     cdef bint scatter = fused and not is_direct(job.out, job.compute)
     cdef char *gbuf = row_buffer(scatter, job.cols, job.compute)
-    # The teacher's exps the row kernel keeps for the student's gradient (float32).
-    cdef bint keeps = fused and job.compute == F32
-    cdef float *kept_t = <float *>row_buffer(keeps, job.cols, F32)
+    # The exps the row kernel keeps for the student's gradient: the teacher's as
+    # float32, or the student's as float64 (with a group of 16 lanes to spare).
+    cdef bint keeps = fused and job.divergence != JSD
+    cdef void *kept = (row_buffer(keeps, job.cols, F32) if job.keeps_f32
+                       else row_buffer(keeps, job.cols + 16, F64))
     cdef char *work = <char *>PyMem_RawMalloc(lucid_row_work_bytes(1))
     cdef int failed = ((gather_s and sbuf == NULL) or (gather_t and tbuf == NULL)
-                       or (scatter and gbuf == NULL) or (keeps and kept_t == NULL)
+                       or (scatter and gbuf == NULL) or (keeps and kept == NULL)
                        or work == NULL)
     if not failed:
         pair_setup(&pair, job, work)
@@ -387,9 +411,9 @@ cdef int forward_range(const Job *job, Py_ssize_t start, Py_ssize_t stop) noexce
                 if job.out.data != NULL:
                     zero_row(job.out, r, job.cols)  # selected out: never computed
             else:
-                forward_row(job, &pair, r, stop, sbuf, tbuf, gbuf, kept_t)
+                forward_row(job, &pair, r, stop, sbuf, tbuf, gbuf, kept)
     PyMem_RawFree(work)
-    PyMem_RawFree(kept_t)
+    PyMem_RawFree(kept)
     PyMem_RawFree(sbuf)
     PyMem_RawFree(tbuf)
     PyMem_RawFree(gbuf)
@@ -450,6 +474,7 @@ cdef Job make_job(tuple student, tuple teacher, Py_ssize_t cols, int compute,
     cdef Job job
     job.runs = lucid_distill_runs_for(level)
     job.pair = lucid_row_pair_for(level)
+    job.keeps_f32 = level == 2 and compute == F32
     job.student = make_operand(student)
     job.teacher = make_operand(teacher)
     job.cols = cols

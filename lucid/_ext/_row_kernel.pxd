@@ -34,6 +34,8 @@ cdef extern from "row_kernel.h" nogil:
         int seed_max
         float *keep_teacher
         float *keep_student
+        double *keep_teacher_f64
+        double *keep_student_f64
         const char *ahead_teacher
         const char *ahead_student
         double shift[2]

@@ -35,6 +35,9 @@
 #define LUCID_DISTILL_LANES 16
 #define LUCID_DISTILL_INLINE static inline __attribute__((always_inline))
 
+/* lucid_grad_params.kept: the row kernel's LUCID_ROW_KEPT_ codes. */
+enum { LUCID_DISTILL_KEPT_NONE = 0, LUCID_DISTILL_KEPT_F32 = 1, LUCID_DISTILL_KEPT_F64 = 2 };
+
 /* How one side of a row becomes log-probabilities: log p_j = (v_j inv_t - max) - log_sum. */
 typedef struct lucid_distill_side {
     double max;
@@ -52,10 +55,13 @@ typedef struct lucid_grad_params {
     double k;
     double weight_own;
     int difference;
-    /* float32 rows: 1 when the row kernel kept exp(own x_j) as floats in the
-     * output row itself (and, for the difference form, exp(other x_j) in the
-     * run's kept_other), else 0. */
+    /* What the row kernel kept of this row (lucid_row_pair_io.kept): nothing
+     * (0); float32 exps (1, AVX-512 float32 runs), exp(own x_j) in the output
+     * row itself and, for the difference form, exp(other x_j) at kept_other;
+     * or float64 exps (2, the other runs), exp(own x_j) at own_exp. */
     int kept;
+    const float *kept_other;
+    const double *own_exp;
 } lucid_grad_params;
 
 /* 0 where the probability is 0 (0 log 0 = 0, also against an infinite log
@@ -151,13 +157,15 @@ LUCID_DISTILL_INLINE void lucid_distill_jsd_##S(const T *restrict s, const T *re
 }                                                                                \
                                                                                  \
 /* One gradient element in FORM (a constant: 0 difference, 1 weighted against   \
- * the other side, 2 weighted against the mixture). */                         \
-LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other,               \
-        const lucid_grad_params *g, int form)                                    \
+ * the other side, 2 weighted against the mixture). With USE_EXP (a constant), \
+ * *own_exp is the exp(own x_j) the row kernel kept: p_own = *own_exp *         \
+ * own_scale, one exp fewer than from the logits. */                           \
+LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other, int use_exp,   \
+        const double *own_exp, double own_scale, const lucid_grad_params *g, int form) \
 {                                                                                \
     double log_own = lucid_distill_log_prob(own, g->inv_t, g->own);              \
     double log_other = lucid_distill_log_prob(other, g->inv_t, g->other);        \
-    double p_own = EXP(log_own);                                                 \
+    double p_own = use_exp ? *own_exp * own_scale : EXP(log_own);                \
     double value, log_ref = log_other;                                           \
     if (form == 0)                                                               \
         return (T)(g->coef * (p_own - EXP(log_other)));                          \
@@ -171,33 +179,44 @@ LUCID_DISTILL_INLINE T lucid_distill_grad_elem_##S(T own, T other,              
 }                                                                                \
                                                                                  \
 LUCID_DISTILL_INLINE void lucid_distill_grad_loop_##S(const T *restrict own,     \
-        const T *restrict other, T *restrict out, ptrdiff_t n,                   \
-        const lucid_grad_params *g, int form)                                    \
+        const T *restrict other, int use_exp, const double *restrict own_exp,    \
+        T *restrict out, ptrdiff_t n, const lucid_grad_params *g, int form)      \
 {                                                                                \
     const lucid_grad_params params = *g;                                         \
+    const double own_scale = 1.0 / lucid_exp_f64(params.own.log_sum);            \
     for (ptrdiff_t i = 0; i < n; i++)                                            \
-        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], &params, form);   \
+        out[i] = lucid_distill_grad_elem_##S(own[i], other[i], use_exp, own_exp + i, \
+                                             own_scale, &params, form);          \
 }                                                                                \
                                                                                  \
-/* One gradient row (these levels keep no exps: g->kept is 0); the form is      \
- * chosen outside the element loop. */                                          \
+/* One gradient row; the form and the kept exps' use are chosen outside the    \
+ * element loop. */                                                             \
 LUCID_DISTILL_INLINE void lucid_distill_grad_##S(const T *own, const T *other,   \
         T *out, ptrdiff_t n, const lucid_grad_params *g)                         \
 {                                                                                \
-    if (g->difference)                                                           \
-        lucid_distill_grad_loop_##S(own, other, out, n, g, 0);                   \
-    else if (g->weight_own == 0.0)                                               \
-        lucid_distill_grad_loop_##S(own, other, out, n, g, 1);                   \
+    int form = g->difference ? 0 : (g->weight_own == 0.0 ? 1 : 2);              \
+    int use = g->kept == LUCID_DISTILL_KEPT_F64 && g->own_exp;                   \
+    /* Without kept exps the loop is given a pointer it never reads through. */ \
+    const double *kept = use ? g->own_exp : &g->coef;                            \
+    if (!use && form == 0)                                                       \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 0);          \
+    else if (!use && form == 1)                                                  \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 1);          \
+    else if (!use)                                                               \
+        lucid_distill_grad_loop_##S(own, other, 0, kept, out, n, g, 2);          \
+    else if (form == 0)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 0);          \
+    else if (form == 1)                                                          \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 1);          \
     else                                                                         \
-        lucid_distill_grad_loop_##S(own, other, out, n, g, 2);                   \
+        lucid_distill_grad_loop_##S(own, other, 1, kept, out, n, g, 2);          \
 }
 
 LUCID_DISTILL_DEFINE_RUNS(float, f32, lucid_distill_exp_short)
 LUCID_DISTILL_DEFINE_RUNS(double, f64, lucid_exp_f64)
 
-/* The entry points of one level. The float32 gradient may take the exps the
- * row kernel kept (lucid_grad_params.kept): the own side's in `out`, the
- * other side's in kept_other. */
+/* The entry points of one level; a gradient run takes what the row kernel
+ * kept from its params (lucid_grad_params.kept). */
 typedef struct lucid_distill_runs {
     void (*jsd_f32)(const float *s, const float *t, ptrdiff_t n, double inv_t,
                     lucid_distill_side student, lucid_distill_side teacher, double beta,
@@ -205,8 +224,8 @@ typedef struct lucid_distill_runs {
     void (*jsd_f64)(const double *s, const double *t, ptrdiff_t n, double inv_t,
                     lucid_distill_side student, lucid_distill_side teacher, double beta,
                     double *kl_p_m, double *kl_q_m);
-    void (*grad_f32)(const float *own, const float *other, const float *kept_other, float *out,
-                     ptrdiff_t n, const lucid_grad_params *params);
+    void (*grad_f32)(const float *own, const float *other, float *out, ptrdiff_t n,
+                     const lucid_grad_params *params);
     void (*grad_f64)(const double *own, const double *other, double *out, ptrdiff_t n,
                      const lucid_grad_params *params);
 } lucid_distill_runs;
@@ -227,15 +246,6 @@ TARGET LUCID_DISTILL_MAYBE_UNUSED static void lucid_distill_grad_##S##_##LEVEL( 
     lucid_distill_grad_##S(own, other, out, n, params);                          \
 }
 
-/* The generic float32 gradient in the table's signature (kept exps unused). */
-#define LUCID_DISTILL_DEFINE_GRAD_F32(LEVEL, TARGET)                              \
-TARGET static void lucid_distill_grad_table_f32_##LEVEL(const float *own, const float *other, \
-        const float *kept_other, float *out, ptrdiff_t n, const lucid_grad_params *params) \
-{                                                                                \
-    (void)kept_other;                                                            \
-    lucid_distill_grad_f32(own, other, out, n, params);                          \
-}
-
 /* A level's table; JSD_F32 and GRAD_F32 name its float32 runs (the AVX-512
  * level has its own, distill_avx512.h). */
 #define LUCID_DISTILL_TABLE(LEVEL, JSD_F32, GRAD_F32)                            \
@@ -249,31 +259,30 @@ LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, float, f32)                 
 LUCID_DISTILL_DEFINE_LEVEL_PRECISION(LEVEL, TARGET, double, f64)
 
 LUCID_DISTILL_DEFINE_LEVEL(baseline, __attribute__((flatten)))
-LUCID_DISTILL_DEFINE_GRAD_F32(baseline, __attribute__((flatten)))
-LUCID_DISTILL_TABLE(baseline, lucid_distill_jsd_f32_baseline,
-                    lucid_distill_grad_table_f32_baseline)
+LUCID_DISTILL_TABLE(baseline, lucid_distill_jsd_f32_baseline, lucid_distill_grad_f32_baseline)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define LUCID_DISTILL_X86 1
 #include "distill_avx512.h"
 LUCID_DISTILL_DEFINE_LEVEL(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_DISTILL_DEFINE_GRAD_F32(avx2, __attribute__((flatten, target("avx2,fma"))))
-LUCID_DISTILL_TABLE(avx2, lucid_distill_jsd_f32_avx2, lucid_distill_grad_table_f32_avx2)
+LUCID_DISTILL_TABLE(avx2, lucid_distill_jsd_f32_avx2, lucid_distill_grad_f32_avx2)
 LUCID_DISTILL_DEFINE_LEVEL(avx512, __attribute__((flatten, target(LUCID_AVX512_TARGET))))
 
 /* The AVX-512 level's float32 gradient: distill_avx512.h's loop for the form
- * and for what the row kernel kept. */
+ * and for what the row kernel kept (float32 exps; float64 ones do not occur
+ * for float32 rows at this level and would be left unused). */
 __attribute__((target(LUCID_AVX512_TARGET)))
-static void lucid_distill_grad_f32_fast(const float *own, const float *other,
-                                        const float *kept_other, float *out, ptrdiff_t n,
-                                        const lucid_grad_params *params)
+static void lucid_distill_grad_f32_fast(const float *own, const float *other, float *out,
+                                        ptrdiff_t n, const lucid_grad_params *params)
 {
-    if (params->difference && params->kept && kept_other)
-        lucid_distill_fast_grad_split_f32(own, other, kept_other, out, n, params);
-    else if (params->difference)
-        lucid_distill_fast_grad_difference_f32(own, other, out, n, params);
+    lucid_grad_params g = *params;
+    g.kept = g.kept == LUCID_DISTILL_KEPT_F32 ? LUCID_DISTILL_KEPT_F32 : LUCID_DISTILL_KEPT_NONE;
+    if (g.difference && g.kept && g.kept_other)
+        lucid_distill_fast_grad_split_f32(own, other, g.kept_other, out, n, &g);
+    else if (g.difference)
+        lucid_distill_fast_grad_difference_f32(own, other, out, n, &g);
     else
-        lucid_distill_fast_grad_weighted_f32(own, other, out, n, params);
+        lucid_distill_fast_grad_weighted_f32(own, other, out, n, &g);
 }
 LUCID_DISTILL_TABLE(avx512, lucid_distill_fast_jsd_f32, lucid_distill_grad_f32_fast)
 

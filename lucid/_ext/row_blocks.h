@@ -408,10 +408,22 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, int raw, dou
 /* A student's block against the teacher's (w, L): its normaliser sum
  * (logits) and sum of w_j (L_j - l_j), l_j = alpha (s_j - origin) or log s_j;
  * `raw` (both logits): L holds the teacher's values, L_j = t_j - t_origin. */
-#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT, TERM)                            \
+#define LUCID_ROW_STUDENT_LOGITS_LOOP(EXP, ARGUMENT, TERM, STORE)                \
     LUCID_ROW_PADDED_LOOP(n,                                                     \
-        total[lane] += LUCID_ROW_KEEP(EXP(ARGUMENT(s[j])));                      \
-        terms[lane] += LUCID_ROW_KEEP(TERM))
+        double e_ = EXP(ARGUMENT(s[j]));                                         \
+        total[lane] += LUCID_ROW_KEEP(e_);                                       \
+        terms[lane] += LUCID_ROW_KEEP(TERM);                                     \
+        STORE)
+/* With `keep` (not NULL), each exponential is also stored at keep[j] (whole
+ * groups of lanes: up to LUCID_ROW_LANES - 1 past n), lucid_row_pair_io's
+ * kept float64 exponentials. */
+#define LUCID_ROW_STUDENT_LOGITS(EXP, ARGUMENT, TERM)                            \
+    do {                                                                         \
+        if (keep)                                                                \
+            LUCID_ROW_STUDENT_LOGITS_LOOP(EXP, ARGUMENT, TERM, keep[j] = e_);    \
+        else                                                                     \
+            LUCID_ROW_STUDENT_LOGITS_LOOP(EXP, ARGUMENT, TERM, );                \
+    } while (0)
 /* Both logits: a class the teacher masks (t = -inf, so w = 0) adds 0, not
  * 0 * -inf, so masked vocabularies stay on this path; a NaN weight (NaN or
  * +inf logits) still poisons the sum. */
@@ -421,6 +433,7 @@ LUCID_ROW_INLINE void lucid_row_teacher_block(int kind, int narrow, int raw, dou
 #define LUCID_ROW_SCALED_DIFFERENCE (L[j] - (s[j] - origin) * alpha)
 
 LUCID_ROW_INLINE void lucid_row_student_block(int kind, int narrow, int raw,
+                                              double *restrict keep,
                                               const double *restrict s,
                                               const double *restrict w,
                                               const double *restrict L, double t_origin,

@@ -51,6 +51,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "row_blocks.h"
 
@@ -88,6 +89,8 @@ typedef struct {
     double *teacher_logprob;
 } lucid_row_job;
 
+enum { LUCID_ROW_KEPT_NONE = 0, LUCID_ROW_KEPT_F32 = 1, LUCID_ROW_KEPT_F64 = 2 };
+
 /* What a caller holding one pair of rows asks of lucid_row_pair_for's
  * function, and its answers (the distillation loss, _distill.pyx: one
  * student, both sides logits, rows contiguous float32 or float64). */
@@ -96,15 +99,17 @@ typedef struct {
      * every block is shifted by the row's maximum and a kept exponential is
      * exp((v_j - max) * scale) itself. */
     int seed_max;
-    /* In: where to keep each exponential as a float32 (AVX-512 and float32
-     * rows only; needs seed_max), or NULL. */
+    /* In: where to keep each exponential exp((v_j - max) * scale) (needs
+     * seed_max), or NULL: as float32 on the AVX-512 loops (float32 rows),
+     * as float64 (cols + LUCID_ROW_LANES of them) on the generic ones. */
     float *keep_teacher, *keep_student;
+    double *keep_teacher_f64, *keep_student_f64;
     /* In: rows to bring into L2 meanwhile (the next pair), or NULL. */
     const char *ahead_teacher, *ahead_student;
     /* Out, teacher's then student's: log p_j = (v_j - shift) * scale - log_sum
      * (computed as v_j * scale - shift * scale). */
     double shift[2], log_sum[2];
-    /* Out: whether keep_teacher and keep_student (those given) hold the row. */
+    /* Out: which keep_ pointers (those given) hold the row: a LUCID_ROW_KEPT_ value. */
     int kept;
     /* The kernel's own: each seeded row's LUCID_ROW_FAST_LOOP mode (-1: find
      * it block by block). */
@@ -359,7 +364,7 @@ LUCID_ROW_AVX512_FN void lucid_row_fast_block(const lucid_row_job *job, const ch
         lucid_row_fast_pair(job, t_row, s_rows[0], c0, n, (float *)w_buf, sides, io))
         return;
     if (io)
-        io->kept = 0;
+        io->kept = LUCID_ROW_KEPT_NONE;
     lucid_row_side *t = &sides[0];
     double scale = job->scale, bottom, top;
     int logits = job->teacher_kind == LUCID_ROW_LOGITS;
@@ -455,7 +460,7 @@ static void lucid_row_pair_answer(const lucid_row_job *job, const lucid_row_side
         }
     }
     if (careful)
-        io->kept = 0;
+        io->kept = LUCID_ROW_KEPT_NONE;
 }
 
 /* Everything of row r for every student; work: lucid_row_work_bytes(); io:
@@ -488,7 +493,8 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
     }
     int fast = avx512 && lucid_row_fast_kinds(job);
     if (io) {
-        io->kept = fast && io->seed_max && job->n_students == 1;
+        io->kept = !io->seed_max || job->n_students != 1 || !both_logits ? LUCID_ROW_KEPT_NONE
+                 : fast ? LUCID_ROW_KEPT_F32 : LUCID_ROW_KEPT_F64;
         io->mode[0] = io->mode[1] = -1;
         if (io->seed_max) {
             int t_mode = lucid_row_seed(t_in, t_row, cols, scale, fast, t_buf, t);
@@ -518,13 +524,16 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
                     sides[k + 1].terms *= factor;
         }
         lucid_row_teacher_block(t_kind, job->narrow, both_logits, t_buf, w_buf, n, scale, t_alpha, t);
+        if (io && io->keep_teacher_f64)
+            memcpy(io->keep_teacher_f64 + c0, w_buf, n * sizeof(double));
         for (k = 0; k < job->n_students; k++) {
             lucid_row_side *s = &sides[k + 1];
             const lucid_row_input *s_in = &job->students[k];
+            double *keep = io && io->keep_student_f64 ? io->keep_student_f64 + c0 : NULL;
             top = lucid_row_load_block(s_in, s_rows[k], c0, n, s_buf, s);
             if (s_kind == LUCID_ROW_LOGITS)
                 lucid_row_shift_to(s, top, scale);
-            lucid_row_student_block(s_kind, job->narrow, both_logits, s_buf, w_buf, t_buf,
+            lucid_row_student_block(s_kind, job->narrow, both_logits, keep, s_buf, w_buf, t_buf,
                                     t->origin, n, scale, s_alpha, s);
         }
     }

@@ -296,7 +296,7 @@ static inline const float *lucid_row_block_f32(const lucid_row_input *in, const 
 /* The largest value of a side's block (row_avx512.h's range), raising its
  * argmax; *mode: the block's LUCID_ROW_FAST_LOOP mode once the side's
  * normaliser is shifted to it; the factor the shift applied. */
-LUCID_ROW_AVX512_FN double lucid_row_fast_side(const float *row, ptrdiff_t c0, ptrdiff_t n,
+LUCID_ROW_AVX512_INLINE double lucid_row_fast_side(const float *row, ptrdiff_t c0, ptrdiff_t n,
                                                double scale, lucid_row_side *side, int *mode)
 {
     double bottom, factor;
@@ -315,7 +315,7 @@ LUCID_ROW_AVX512_FN double lucid_row_fast_side(const float *row, ptrdiff_t c0, p
  * loop of both sides (lucid_row_pair_logits_f32); 0 (nothing done) when a
  * side needs mode 2. `scratch` stages a block that is not contiguous float32
  * (2 * LUCID_ROW_BLOCK floats). */
-LUCID_ROW_AVX512_FN int lucid_row_fast_pair(const lucid_row_job *job, const char *t_row,
+LUCID_ROW_AVX512_INLINE int lucid_row_fast_pair(const lucid_row_job *job, const char *t_row,
                                             const char *s_row, ptrdiff_t c0, ptrdiff_t n,
                                             float *scratch, lucid_row_side *sides,
                                             lucid_row_pair_io *io)

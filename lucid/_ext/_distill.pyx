@@ -545,6 +545,49 @@ def gradient_rows(tuple student, tuple teacher,
     run(&job, rows, True, n_threads)
 
 
+def _pair_row(tuple teacher, tuple student, Py_ssize_t cols, double scale, int level):
+    """The row kernel's pair entry on one pair of logit rows, their maxima seeded, for tests.
+
+    ``teacher`` and ``student``: ``(address, storage code, column stride in
+    bytes)``, storage codes as ``rowwise._STORAGE``'s (any the row kernel
+    reads, any stride: the loss itself hands it contiguous float32 or
+    float64 rows only). Returns ``(kl, shifts, log_sums)``: KL(p || q) of
+    p = softmax(teacher * scale) and q = softmax(student * scale), and per
+    side (teacher first) the shift and log-sum of its normaliser.
+    """
+    cdef lucid_row_job job
+    cdef lucid_row_input side
+    cdef lucid_row_pair_io io
+    cdef double kl = 0.0
+    cdef char *work = <char *>PyMem_RawMalloc(lucid_row_work_bytes(1))
+    if work == NULL:
+        raise MemoryError("_pair_row: no memory for the row kernel's work space")
+    memset(&job, 0, sizeof(job))
+    memset(&side, 0, sizeof(side))
+    memset(&io, 0, sizeof(io))
+    job.teacher.data = <const char *><size_t>teacher[0]
+    job.teacher.dtype = teacher[1]
+    job.teacher.col_stride = teacher[2]
+    side.data = <const char *><size_t>student[0]
+    side.dtype = student[1]
+    side.col_stride = student[2]
+    job.students = &side
+    job.n_students = 1
+    job.teacher_kind = LUCID_ROW_LOGITS
+    job.student_kind = LUCID_ROW_LOGITS
+    job.cols = cols
+    job.scale = scale
+    # Storage codes whose values float32 holds exactly (rowwise.py's `narrow`).
+    job.narrow = teacher[1] in (0, 2, 3, 4, 7, 8) and student[1] in (0, 2, 3, 4, 7, 8)
+    job.rows = 1
+    job.kl = &kl
+    io.seed_max = 1
+    with nogil:
+        lucid_row_pair_for(level)(&job, work, &io)
+    PyMem_RawFree(work)
+    return kl, (io.shift[0], io.shift[1]), (io.log_sum[0], io.log_sum[1])
+
+
 def _float_to_half(const float[::1] values, uint16_t[::1] out):
     """``out[:] =`` the float16 bits of ``values``, as gradients of float16 inputs are stored (for tests)."""
     cdef Py_ssize_t j

@@ -308,15 +308,48 @@ LUCID_ROW_INLINE double lucid_row_value(const char *src, int dtype)
     }
 }
 
+/* Widen n values of one row into out, as lucid_row_load without looking for
+ * the maximum: for rows whose maximum was seeded (lucid_row_pair_io.seed_max)
+ * and whose argmax nobody asked for. */
+#define LUCID_ROW_WIDEN_CASE(CODE, T, CONVERT)                                   \
+    case CODE:                                                                   \
+        if (stride == (ptrdiff_t)sizeof(T)) {                                    \
+            const T *p = (const T *)src;                                         \
+            lucid_row_prefetch(src + n * (ptrdiff_t)sizeof(T), n * (ptrdiff_t)sizeof(T)); \
+            LUCID_ROW_LOOP(n, out[j] = CONVERT(p[j]));                           \
+        } else {                                                                 \
+            LUCID_ROW_LOOP(n, out[j] = CONVERT(*(const T *)(src + j * stride))); \
+        }                                                                        \
+        break;
+
+LUCID_ROW_INLINE void lucid_row_widen(const char *src, ptrdiff_t stride, int dtype,
+                                      ptrdiff_t n, double *restrict out)
+{
+    switch (dtype) {
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_WIDEN_CASE)
+    LUCID_ROW_WIDE_TYPES(LUCID_ROW_WIDEN_CASE)
+    default:
+        break;
+    }
+}
+
 /* Load block [c0, c0 + n) of a side's row into buf and update its argmax
- * (numpy's rule: the first of equal maxima); returns the block's maximum. */
+ * (numpy's rule: the first of equal maxima); returns the block's maximum.
+ * `seeded`: the side's maximum is its row's already and no argmax is
+ * wanted, so the block is only widened (and -inf returned: nothing to shift). */
 LUCID_ROW_INLINE double lucid_row_load_block(const lucid_row_input *in, const char *row,
                                              ptrdiff_t c0, ptrdiff_t n, double *buf,
-                                             lucid_row_side *side)
+                                             lucid_row_side *side, int seeded)
 {
     ptrdiff_t at;
-    double top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf,
-                                &at);
+    double top;
+    if (seeded) {
+        lucid_row_widen(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf);
+        for (ptrdiff_t j = n; j % LUCID_ROW_LANES; j++)
+            buf[j] = 0.0;
+        return -INFINITY;
+    }
+    top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf, &at);
     /* Defined scratch up to the next whole group (LUCID_ROW_PADDED_LOOP). */
     for (ptrdiff_t j = n; j % LUCID_ROW_LANES; j++)
         buf[j] = 0.0;

@@ -507,6 +507,9 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
             }
         }
     }
+    /* Seeded rows whose argmaxes nobody asked for: the generic blocks are
+     * only widened, their maxima known already. */
+    int seeded = io && io->seed_max && !job->teacher_argmax && !job->student_argmax;
     for (c0 = 0; c0 < cols; c0 += n) {
         n = cols - c0 < LUCID_ROW_BLOCK ? cols - c0 : LUCID_ROW_BLOCK;
 #if LUCID_ROW_X86_DISPATCH
@@ -516,7 +519,7 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
             continue;
         }
 #endif
-        double top = lucid_row_load_block(t_in, t_row, c0, n, t_buf, t);
+        double top = lucid_row_load_block(t_in, t_row, c0, n, t_buf, t, seeded);
         if (t_kind == LUCID_ROW_LOGITS) {
             double factor = lucid_row_shift_to(t, top, scale);
             if (factor != 1.0)
@@ -530,7 +533,7 @@ LUCID_ROW_INLINE void lucid_row_compare_body(const lucid_row_job *job, ptrdiff_t
             lucid_row_side *s = &sides[k + 1];
             const lucid_row_input *s_in = &job->students[k];
             double *keep = io && io->keep_student_f64 ? io->keep_student_f64 + c0 : NULL;
-            top = lucid_row_load_block(s_in, s_rows[k], c0, n, s_buf, s);
+            top = lucid_row_load_block(s_in, s_rows[k], c0, n, s_buf, s, seeded);
             if (s_kind == LUCID_ROW_LOGITS)
                 lucid_row_shift_to(s, top, scale);
             lucid_row_student_block(s_kind, job->narrow, both_logits, keep, s_buf, w_buf, t_buf,

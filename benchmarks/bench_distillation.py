@@ -21,6 +21,15 @@ arrays and the kernels' row buffers).
     python benchmarks/bench_distillation.py                 # (4096, 32000), 2 threads
     python benchmarks/bench_distillation.py --quick         # small and fast, for a smoke test
     python benchmarks/bench_distillation.py --json out.json
+    python benchmarks/bench_distillation.py --breakdown      # where the "kl" step's time goes
+
+``--breakdown`` times the parts of the ``"kl"`` step, each with the probe
+just before it: the forward alone (``lucid._ext.distill.forward``, the
+array layer under ``distillation_loss``, with no gradient), the forward with
+its fused gradient written into an array reused from call to call (its pages
+faulted in already), the same into a fresh array (the step's case), and the
+operating system faulting in a fresh gradient-sized array alone (one write
+per page, one thread).
 """
 import argparse
 import json
@@ -93,6 +102,44 @@ def peak_beyond_gradient(student, teacher):
     return peak - s.grad.numpy().nbytes
 
 
+def breakdown(args):
+    """The parts of the ``"kl"`` step, each timed with the probe just before it (paired ratios)."""
+    from lucid._ext import distill
+    shape = (args.rows, args.cols)
+    set_threads(args.threads)
+    student, teacher = make_logits(shape)
+    coef = TEMPERATURE ** 2 / shape[0]  # batchmean times T**2
+    reused = np.ones_like(student)
+
+    def forward():
+        distill.forward(student, teacher, TEMPERATURE, "kl", 0.5)
+
+    def into(out):
+        distill.forward(student, teacher, TEMPERATURE, "kl", 0.5, grad_coef=coef, grad_out=out)
+
+    def fault_in():
+        # One write per 4 KiB page: what a fresh array costs before anything is computed.
+        np.empty_like(student).reshape(-1)[::1024] = 0
+
+    parts = {"forward alone": forward,
+             "forward + gradient, reused array": lambda: into(reused),
+             "forward + gradient, fresh array": lambda: into(np.empty_like(student)),
+             "fault in a fresh array (1 thread)": fault_in}
+    print(f"{machine(args.threads)['cpu']}, {args.threads} threads, float32 {shape}, "
+          f"T = {TEMPERATURE}, medians of {args.repetitions} runs")
+    print(f"{'part':40} {'ms':>8} {'probe ms':>9} {'paired /probe':>14}")
+    results = {"machine": machine(args.threads), "shape": list(shape), "parts": []}
+    for name, function in parts.items():
+        medians, samples = time_interleaved({"probe": probe(student, teacher), name: function},
+                                            args.repetitions)
+        paired = statistics.median(a / b for a, b in zip(samples[name], samples["probe"]))
+        results["parts"].append({"part": name, "seconds": medians[name],
+                                 "probe_seconds": medians["probe"], "paired_ratio": paired})
+        print(f"{name:40} {medians[name] * 1e3:8.1f} {medians['probe'] * 1e3:9.1f} "
+              f"{paired:14.2f}", flush=True)
+    return results
+
+
 def run(args):
     shape = (args.rows, args.cols)
     set_threads(args.threads)
@@ -154,10 +201,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a (64, 1000) input and 2 repetitions: checks the script, not the speed")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the parts of the \"kl\" step instead (see the docstring)")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.cols, args.repetitions = 64, 1000, 2
-    results = run(args)
+    results = breakdown(args) if args.breakdown else run(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -44,3 +44,19 @@ def test_quick_mode_measures_every_case(bench, tmp_path, capsys):
     assert 0 <= figures["peak_bytes_beyond_gradient"] < 1 << 20
     printed = capsys.readouterr().out
     assert "lucid/probe" in printed and "peak memory beyond the gradient" in printed
+
+
+def test_breakdown_times_every_part(bench, tmp_path, capsys):
+    threads = lucid.get_num_threads()
+    out = tmp_path / "parts.json"
+    try:
+        bench.main(["--quick", "--breakdown", "--json", str(out)])
+    finally:
+        lucid.set_num_threads(threads)
+    figures = json.loads(out.read_text())
+    names = [part["part"] for part in figures["parts"]]
+    assert names == ["forward alone", "forward + gradient, reused array",
+                     "forward + gradient, fresh array", "fault in a fresh array (1 thread)"]
+    for part in figures["parts"]:
+        assert part["seconds"] > 0 and part["probe_seconds"] > 0 and part["paired_ratio"] > 0
+    assert "paired /probe" in capsys.readouterr().out

@@ -56,7 +56,8 @@ def test_breakdown_times_every_part(bench, tmp_path, capsys):
     figures = json.loads(out.read_text())
     names = [part["part"] for part in figures["parts"]]
     assert names == ["forward alone", "forward + gradient, reused array",
-                     "forward + gradient, fresh array", "fault in a fresh array (1 thread)"]
+                     "forward + gradient, fresh array", "fault in a fresh array (1 thread)",
+                     'kl_div, reduction="none" (fresh output)']
     for part in figures["parts"]:
         assert part["seconds"] > 0 and part["probe_seconds"] > 0 and part["paired_ratio"] > 0
     assert "paired /probe" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lucid._ext import _distill, _simd
-from lucid._ext.rowwise import _STORAGE
+from lucid._ext.rowwise import _STORAGE, narrow
 
 
 def _spec(row):
@@ -20,7 +20,8 @@ def _spec(row):
 
 def _pair(teacher, student, scale):
     level = _simd.SIMD_LEVELS.index(_simd.simd_level())
-    return _distill._pair_row(_spec(teacher), _spec(student), teacher.shape[0], scale, level)
+    return _distill._pair_row(_spec(teacher), _spec(student), teacher.shape[0], scale,
+                              narrow(teacher, student), level)
 
 
 def _expected(teacher, student, scale):

@@ -545,13 +545,15 @@ def gradient_rows(tuple student, tuple teacher,
     run(&job, rows, True, n_threads)
 
 
-def _pair_row(tuple teacher, tuple student, Py_ssize_t cols, double scale, int level):
+def _pair_row(tuple teacher, tuple student, Py_ssize_t cols, double scale, bint narrow,
+              int level):
     """The row kernel's pair entry on one pair of logit rows, their maxima seeded, for tests.
 
     ``teacher`` and ``student``: ``(address, storage code, column stride in
     bytes)``, storage codes as ``rowwise._STORAGE``'s (any the row kernel
     reads, any stride: the loss itself hands it contiguous float32 or
-    float64 rows only). Returns ``(kl, shifts, log_sums)``: KL(p || q) of
+    float64 rows only); ``narrow`` as ``rowwise.narrow`` says of the two
+    rows. Returns ``(kl, shifts, log_sums)``: KL(p || q) of
     p = softmax(teacher * scale) and q = softmax(student * scale), and per
     side (teacher first) the shift and log-sum of its normaliser.
     """
@@ -577,8 +579,7 @@ def _pair_row(tuple teacher, tuple student, Py_ssize_t cols, double scale, int l
     job.student_kind = LUCID_ROW_LOGITS
     job.cols = cols
     job.scale = scale
-    # Storage codes whose values float32 holds exactly (rowwise.py's `narrow`).
-    job.narrow = teacher[1] in (0, 2, 3, 4, 7, 8) and student[1] in (0, 2, 3, 4, 7, 8)
+    job.narrow = narrow
     job.rows = 1
     job.kl = &kl
     io.seed_max = 1

@@ -224,10 +224,10 @@ LUCID_ROW_INLINE double lucid_row_fold_argmax(const double *top, const double *a
     return best;
 }
 
-/* Widen n values of one row into out, from src with byte stride `stride`;
- * returns their maximum (NaNs skipped) and sets *index to its first column
- * in the block. Contiguous rows are prefetched a block ahead. */
-#define LUCID_ROW_LOAD_CASE(CODE, T, CONVERT)                                    \
+/* Widen n values of one row into out, from src with byte stride `stride`,
+ * handing each to LUCID_ROW_ON_VALUE(v), which each reader below defines
+ * for itself. Contiguous rows are prefetched a block ahead. */
+#define LUCID_ROW_READ_CASE(CODE, T, CONVERT)                                    \
     case CODE:                                                                   \
         if (stride == (ptrdiff_t)sizeof(T)) {                                    \
             const T *p = (const T *)src;                                         \
@@ -235,28 +235,47 @@ LUCID_ROW_INLINE double lucid_row_fold_argmax(const double *top, const double *a
             LUCID_ROW_LOOP(n,                                                    \
                 double v = CONVERT(p[j]);                                        \
                 out[j] = v;                                                      \
-                LUCID_ROW_TRACK_MAX(v));                                         \
+                LUCID_ROW_ON_VALUE(v));                                          \
         } else {                                                                 \
             LUCID_ROW_LOOP(n,                                                    \
                 double v = CONVERT(*(const T *)(src + j * stride));              \
                 out[j] = v;                                                      \
-                LUCID_ROW_TRACK_MAX(v));                                         \
+                LUCID_ROW_ON_VALUE(v));                                          \
         }                                                                        \
         break;
 
+/* The widened values' maximum (NaNs skipped), and in *index its first column
+ * in the block. */
+#define LUCID_ROW_ON_VALUE(v) LUCID_ROW_TRACK_MAX(v)
 LUCID_ROW_INLINE double lucid_row_load(const char *src, ptrdiff_t stride, int dtype,
                                        ptrdiff_t n, double *restrict out, ptrdiff_t *index)
 {
     LUCID_ROW_LANES_INIT(top, -INFINITY);
     LUCID_ROW_LANES_INIT(at, 0.0);
     switch (dtype) {
-    LUCID_ROW_NARROW_TYPES(LUCID_ROW_LOAD_CASE)
-    LUCID_ROW_WIDE_TYPES(LUCID_ROW_LOAD_CASE)
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_READ_CASE)
+    LUCID_ROW_WIDE_TYPES(LUCID_ROW_READ_CASE)
     default:
         break;
     }
     return lucid_row_fold_argmax(top, at, index);
 }
+#undef LUCID_ROW_ON_VALUE
+
+/* The values only: for rows whose maximum was seeded
+ * (lucid_row_pair_io.seed_max) and whose argmax nobody asked for. */
+#define LUCID_ROW_ON_VALUE(v) (void)(v)
+LUCID_ROW_INLINE void lucid_row_widen(const char *src, ptrdiff_t stride, int dtype,
+                                      ptrdiff_t n, double *restrict out)
+{
+    switch (dtype) {
+    LUCID_ROW_NARROW_TYPES(LUCID_ROW_READ_CASE)
+    LUCID_ROW_WIDE_TYPES(LUCID_ROW_READ_CASE)
+    default:
+        break;
+    }
+}
+#undef LUCID_ROW_ON_VALUE
 
 /* The largest of n values of a row (NaNs skipped; -inf if none), read in
  * place: lucid_row_pair_io.seed_max's first look, which needs neither the
@@ -308,31 +327,6 @@ LUCID_ROW_INLINE double lucid_row_value(const char *src, int dtype)
     }
 }
 
-/* Widen n values of one row into out, as lucid_row_load without looking for
- * the maximum: for rows whose maximum was seeded (lucid_row_pair_io.seed_max)
- * and whose argmax nobody asked for. */
-#define LUCID_ROW_WIDEN_CASE(CODE, T, CONVERT)                                   \
-    case CODE:                                                                   \
-        if (stride == (ptrdiff_t)sizeof(T)) {                                    \
-            const T *p = (const T *)src;                                         \
-            lucid_row_prefetch(src + n * (ptrdiff_t)sizeof(T), n * (ptrdiff_t)sizeof(T)); \
-            LUCID_ROW_LOOP(n, out[j] = CONVERT(p[j]));                           \
-        } else {                                                                 \
-            LUCID_ROW_LOOP(n, out[j] = CONVERT(*(const T *)(src + j * stride))); \
-        }                                                                        \
-        break;
-
-LUCID_ROW_INLINE void lucid_row_widen(const char *src, ptrdiff_t stride, int dtype,
-                                      ptrdiff_t n, double *restrict out)
-{
-    switch (dtype) {
-    LUCID_ROW_NARROW_TYPES(LUCID_ROW_WIDEN_CASE)
-    LUCID_ROW_WIDE_TYPES(LUCID_ROW_WIDEN_CASE)
-    default:
-        break;
-    }
-}
-
 /* Load block [c0, c0 + n) of a side's row into buf and update its argmax
  * (numpy's rule: the first of equal maxima); returns the block's maximum.
  * `seeded`: the side's maximum is its row's already and no argmax is
@@ -341,15 +335,12 @@ LUCID_ROW_INLINE double lucid_row_load_block(const lucid_row_input *in, const ch
                                              ptrdiff_t c0, ptrdiff_t n, double *buf,
                                              lucid_row_side *side, int seeded)
 {
-    ptrdiff_t at;
-    double top;
-    if (seeded) {
+    ptrdiff_t at = 0;
+    double top = -INFINITY;
+    if (seeded)
         lucid_row_widen(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf);
-        for (ptrdiff_t j = n; j % LUCID_ROW_LANES; j++)
-            buf[j] = 0.0;
-        return -INFINITY;
-    }
-    top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf, &at);
+    else
+        top = lucid_row_load(row + c0 * in->col_stride, in->col_stride, in->dtype, n, buf, &at);
     /* Defined scratch up to the next whole group (LUCID_ROW_PADDED_LOOP). */
     for (ptrdiff_t j = n; j % LUCID_ROW_LANES; j++)
         buf[j] = 0.0;

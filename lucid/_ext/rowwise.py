@@ -23,6 +23,11 @@ _STORAGE = {("f", 4): 0, ("f", 8): 1, ("f", 2): 2,
             ("u", 1): 7, ("u", 2): 8, ("u", 4): 9, ("u", 8): 10}
 
 
+def narrow(*arrays):
+    """Whether every array's values are exactly float32 values (the kernel's looser exponential then)."""
+    return all(a.dtype.itemsize <= 2 or a.dtype == np.float32 for a in arrays)
+
+
 def _readable(array):
     """``array``, or a copy the kernel can read (aligned, native order, a known storage).
 
@@ -69,8 +74,8 @@ def compare_rows(students, teacher, student_kind, teacher_kind, temperature, *, 
 
     _rowwise.compare_rows(specs[0], specs[1:], tuple(lead_shape), teacher.shape[-1],
                           _rowwise.KIND_CODES[teacher_kind], _rowwise.KIND_CODES[student_kind],
-                          1.0 / temperature, all(a.dtype.itemsize <= 2 or a.dtype == np.float32
-                                                 for a in arrays), _simd.SIMD_LEVELS.index(_simd.simd_level()),
+                          1.0 / temperature, narrow(*arrays),
+                          _simd.SIMD_LEVELS.index(_simd.simd_level()),
                           n_threads,
                           labels, ignore_index, two_d(kl), two_d(student_argmax),
                           two_d(teacher_argmax), two_d(student_logprob), two_d(teacher_logprob))

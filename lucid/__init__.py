@@ -25,6 +25,7 @@ from lucid._creation import (
 from lucid.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from lucid import autograd
 from lucid._threads import get_num_threads, set_num_threads
+from lucid._buffers import cache_info, empty_cache, set_cache_limit
 from lucid import _fork  # registers the after-fork hook that keeps forked children safe
 from lucid._config import config, show_config
 from lucid import nn
@@ -34,5 +35,6 @@ __all__ = [
     "zeros_like", "ones_like", "rand", "randn", "arange", "manual_seed",
     "float16", "float32", "float64", "int32", "int64", "bool",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd",
-    "get_num_threads", "set_num_threads", "config", "show_config", "nn",
+    "get_num_threads", "set_num_threads", "cache_info", "empty_cache", "set_cache_limit",
+    "config", "show_config", "nn",
 ]

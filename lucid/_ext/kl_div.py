@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from lucid._ext import _kl_div
+from lucid._ext import _cache, _kl_div
 from lucid._ext._openmp_helpers import effective_n_threads
 
 
@@ -79,7 +79,9 @@ def kl_div_grad(x, target, grad, log_target, wrt_target, half_output=True):
     """
     shape = _loss_shape(x, target)
     dtype = output_dtype(x.dtype, target.dtype)
-    out = np.empty(shape, dtype=dtype if half_output else compute_dtype(dtype))
+    # From the gradient buffer cache (lucid.set_cache_limit): a training step's
+    # gradient reuses the pages of the last one. The kernel writes every element.
+    out = _cache.empty(shape, dtype if half_output else compute_dtype(dtype))
     if out.size:
         grad = np.asarray(grad, dtype=compute_dtype(x.dtype, target.dtype))
         scalar = grad.size == 1

@@ -43,7 +43,7 @@ import numpy as np
 
 from lucid import _kl_rules
 from lucid._creation import as_tensor
-from lucid._ext import distill as kernels
+from lucid._ext import _cache, distill as kernels
 from lucid._tensor import Tensor
 from lucid.autograd import grad_mode
 from lucid.autograd.function import Function
@@ -335,9 +335,10 @@ def _new_gradient(moved_shape, dtype, axis):
     """A fresh gradient array of the loss shape (class axis at ``axis``), C-contiguous.
 
     Allocated in the inputs' own axis order, so that the array handed to the
-    tape is the base array (which a leaf adopts as its ``.grad``), not a view.
+    tape is the base array (which a leaf adopts as its ``.grad``), not a view;
+    its memory comes from the gradient buffer cache (``lucid.set_cache_limit``).
     """
-    return np.empty(_unmoved(moved_shape, axis), dtype=dtype)
+    return _cache.empty(_unmoved(moved_shape, axis), dtype)
 
 
 def _unmoved(moved_shape, axis):

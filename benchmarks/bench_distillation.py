@@ -14,13 +14,19 @@ neighbour disturbs least, and the median of each round's ratio (the step
 over the probe run just before it: both see the same memory traffic from
 neighbours, which on a shared machine moves the probe alone by 2x between
 minutes). The bandwidth probe reads both inputs once and nothing
-else; the fused step also writes a fresh input-sized gradient. The peak
+else; the fused step also writes a fresh input-sized gradient. Each step
+frees the last one's gradient first (``s.grad = None``), as a training loop
+does, so the gradient buffer cache (``lucid.set_cache_limit``) gives the new
+gradient the pages of the old; ``--no-cache`` turns the cache off, so that
+every gradient is fresh memory whose pages the operating system must zero and
+map on the first write. The peak
 memory beyond that gradient is traced with tracemalloc (which sees numpy's
 arrays and the kernels' row buffers).
 
     python benchmarks/bench_distillation.py                 # (4096, 32000), 2 threads
     python benchmarks/bench_distillation.py --quick         # small and fast, for a smoke test
     python benchmarks/bench_distillation.py --json out.json
+    python benchmarks/bench_distillation.py --no-cache       # every gradient in fresh memory
     python benchmarks/bench_distillation.py --breakdown      # where the "kl" step's time goes
 
 ``--breakdown`` times the parts of the ``"kl"`` step, each with the probe
@@ -154,9 +160,11 @@ def run(args):
     set_threads(args.threads)
     student, teacher = make_logits(shape)
     results = {"machine": machine(args.threads), "shape": list(shape),
-               "repetitions": args.repetitions, "cases": []}
+               "repetitions": args.repetitions, "gradient_cache": not args.no_cache,
+               "cases": []}
     print(f"{results['machine']['cpu']}, {args.threads} threads, float32 {shape}, "
-          f"T = {TEMPERATURE}, medians of {args.repetitions} runs")
+          f"T = {TEMPERATURE}, medians of {args.repetitions} runs, gradient cache "
+          f"{'off' if args.no_cache else 'on'}")
     print(f"{'case':40} {'lucid ms':>10} {'torch ms':>10} {'probe ms':>10} "
           f"{'lucid/probe':>12} {'torch/lucid':>12} {'best lucid/probe':>17} "
           f"{'paired lucid/probe':>19}")
@@ -210,12 +218,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a (64, 1000) input and 2 repetitions: checks the script, not the speed")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="turn the gradient buffer cache off: every gradient in fresh memory")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the parts of the \"kl\" step instead (see the docstring)")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.cols, args.repetitions = 64, 1000, 2
-    results = breakdown(args) if args.breakdown else run(args)
+    old_limit = lucid.set_cache_limit(0) if args.no_cache else None
+    try:
+        results = breakdown(args) if args.breakdown else run(args)
+    finally:
+        if old_limit is not None:
+            lucid.set_cache_limit(old_limit)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -31,6 +31,7 @@ def test_quick_mode_measures_every_case(bench, tmp_path, capsys):
         lucid.set_num_threads(threads)
     figures = json.loads(out.read_text())
     assert figures["shape"] == [64, 1000]
+    assert figures["gradient_cache"] is True
     names = [case["case"] for case in figures["cases"]]
     assert names == [f"forward+backward (student), {d}" for d in ("kl", "reverse_kl", "jsd")]
     for case in figures["cases"]:
@@ -44,6 +45,27 @@ def test_quick_mode_measures_every_case(bench, tmp_path, capsys):
     assert 0 <= figures["peak_bytes_beyond_gradient"] < 1 << 20
     printed = capsys.readouterr().out
     assert "lucid/probe" in printed and "peak memory beyond the gradient" in printed
+
+
+def test_no_cache_turns_the_cache_off_for_the_run_only(bench, tmp_path, monkeypatch):
+    threads = lucid.get_num_threads()
+    limits = []
+    real_run = bench.run
+
+    def run(args):
+        limits.append(lucid.cache_info().limit)
+        return real_run(args)
+
+    monkeypatch.setattr(bench, "run", run)
+    before = lucid.cache_info().limit
+    out = tmp_path / "figures.json"
+    try:
+        bench.main(["--quick", "--no-cache", "--json", str(out)])
+    finally:
+        lucid.set_num_threads(threads)
+    assert limits == [0]
+    assert lucid.cache_info().limit == before
+    assert json.loads(out.read_text())["gradient_cache"] is False
 
 
 def test_breakdown_times_every_part(bench, tmp_path, capsys):

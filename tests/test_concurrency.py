@@ -68,12 +68,8 @@ def test_results_are_bitwise_stable_while_another_thread_changes_the_thread_coun
     assert got == [expected] * 24
 
 
-@pytest.mark.parametrize("reduction", ["sum", "none"])
-def test_kernels_release_the_gil(reduction):
-    # While a long kernel runs in a worker, the main thread keeps running Python.
-    # Were the GIL held, the main thread would stall for the whole kernel.
-    x = np.broadcast_to(np.log(np.full(4096, 1 / 4096)), (4096, 4096))
-    p = np.broadcast_to(np.linspace(0.0, 1.0, 4096)[:, None], (4096, 4096))
+def longest_stall_beside(reduction, x, p):
+    """The main thread's longest wait while a worker runs 3 kernels; and one kernel's time."""
     started, kernel_time = threading.Event(), []
 
     def worker():
@@ -83,23 +79,35 @@ def test_kernels_release_the_gil(reduction):
             kl_div(x, p, reduction=reduction)
         kernel_time.append(time.perf_counter() - begin)
 
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait()
+    last, longest_stall = time.perf_counter(), 0.0
+    while thread.is_alive():
+        now = time.perf_counter()
+        longest_stall, last = max(longest_stall, now - last), now
+    thread.join()
+    return longest_stall, kernel_time[0] / 3
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_kernels_release_the_gil(reduction):
+    # While a long kernel runs in a worker, the main thread keeps running Python.
+    # Were the GIL held, the main thread would stall for the whole kernel.
+    x = np.broadcast_to(np.log(np.full(4096, 1 / 4096)), (4096, 4096))
+    p = np.broadcast_to(np.linspace(0.0, 1.0, 4096)[:, None], (4096, 4096))
     # One kernel thread, so that the main thread has a core of its own: with
     # every core busy in the kernel, the operating system's scheduling, not
-    # the GIL, would decide how long the main thread waits.
+    # the GIL, would decide how long the main thread waits. On a shared
+    # machine a neighbour can still take that core for a while, so the best
+    # of three tries counts: a held GIL would stall every one of them.
     before = lucid.get_num_threads()
     lucid.set_num_threads(1)
     try:
-        thread = threading.Thread(target=worker)
-        thread.start()
-        started.wait()
-        last, longest_stall = time.perf_counter(), 0.0
-        while thread.is_alive():
-            now = time.perf_counter()
-            longest_stall, last = max(longest_stall, now - last), now
-        thread.join()
+        tries = [longest_stall_beside(reduction, x, p) for _ in range(3)]
     finally:
         lucid.set_num_threads(before)
-    assert longest_stall < kernel_time[0] / 9  # a third of one call
+    assert min(stall / one_call for stall, one_call in tries) < 1 / 3
 
 
 INTERRUPTED_SUM = """

@@ -9,9 +9,13 @@ loop frees last step's gradient and makes one of the same size every step; a
 fresh array of that size would have every page found, zeroed and mapped again
 on its first write, which for a 512 MB gradient takes as long as reading both
 inputs.
+
+The environment variable ``LUCID_CACHE_LIMIT`` (bytes, 0 for off), read when
+lucid is imported, sets the limit without a code change.
 """
 import collections
 import numbers
+import os
 
 from lucid._ext import _cache
 
@@ -40,7 +44,9 @@ def set_cache_limit(nbytes):
     Parameters
     ----------
     nbytes : int
-        Bytes of freed gradients to keep, at least 0. The default is 2 GiB.
+        Bytes of freed gradients to keep, at least 0. The default is 2 GiB,
+        or ``LUCID_CACHE_LIMIT`` when that environment variable is set (read
+        once, when lucid is imported).
 
     Returns
     -------
@@ -155,3 +161,21 @@ def cache_info():
     True
     """
     return CacheInfo(*_cache.stats())
+
+
+def _limit_from_environment():
+    """Apply ``LUCID_CACHE_LIMIT`` if set; a value that is not an int >= 0 is a ValueError."""
+    text = os.environ.get("LUCID_CACHE_LIMIT", "").strip()
+    if not text:
+        return
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"LUCID_CACHE_LIMIT={os.environ['LUCID_CACHE_LIMIT']!r} is not a byte "
+                         f"count; give an int >= 0 (0 turns the gradient buffer cache off)")
+    set_cache_limit(value)
+
+
+_limit_from_environment()

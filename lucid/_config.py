@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 
+from lucid._buffers import cache_info
 from lucid._ext import _openmp_helpers, simd_level
 from lucid._threads import get_num_threads
 from lucid._version import __version__
@@ -16,13 +17,15 @@ def config():
     dict
         Keys ``version``, ``openmp``, ``compile_args``, ``simd`` (the
         instruction set the kernels run with: ``"baseline"``, ``"avx2"`` or
-        ``"avx512"``), ``threads``, ``python``, ``numpy``.
+        ``"avx512"``), ``threads``, ``cache_limit`` (the gradient buffer
+        cache's limit in bytes, :func:`lucid.set_cache_limit`), ``python``,
+        ``numpy``.
 
     Examples
     --------
     >>> import lucid
     >>> sorted(lucid.config())
-    ['compile_args', 'numpy', 'openmp', 'python', 'simd', 'threads', 'version']
+    ['cache_limit', 'compile_args', 'numpy', 'openmp', 'python', 'simd', 'threads', 'version']
     """
     return {
         "version": __version__,
@@ -30,13 +33,14 @@ def config():
         "compile_args": _openmp_helpers.compile_args(),
         "simd": simd_level(),
         "threads": get_num_threads(),
+        "cache_limit": cache_info().limit,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
     }
 
 
 def show_config():
-    """Print lucid's version, OpenMP status, compiler flags and thread count.
+    """Print lucid's version, OpenMP status, compiler flags, thread count and cache limit.
 
     Returns
     -------
@@ -57,6 +61,7 @@ def show_config():
       compile flags: -O3 ...
       SIMD:          ...
       threads:       ...
+      grad cache:    ... MiB limit
       python:        3...
       numpy:         ...
     """
@@ -66,5 +71,6 @@ def show_config():
     print(f"  compile flags: {info['compile_args']}")
     print(f"  SIMD:          {info['simd']}")
     print(f"  threads:       {info['threads']}")
+    print(f"  grad cache:    {info['cache_limit'] / 2**20:g} MiB limit")
     print(f"  python:        {info['python']}")
     print(f"  numpy:         {info['numpy']}")

@@ -5,6 +5,9 @@ is handed to the next array of exactly its size and to no other, the limit and
 its eviction order, ``empty_cache``, errors, several threads at once, and
 that gradients made in reused (dirty) memory are right, through the tape.
 """
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -249,3 +252,29 @@ def test_a_training_loop_reuses_one_block():
         addresses.add(address(student.grad.numpy()))
     # Step k frees step k-1's gradient before it makes its own.
     assert len(addresses) == 1
+
+
+def run_python(code, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+@pytest.mark.parametrize("value, limit", [("0", 0), (" 1048576 ", 1 << 20), ("", 2 << 30)])
+def test_environment_variable_sets_the_limit(value, limit):
+    child = run_python("import lucid; print(lucid.cache_info().limit, "
+                       "lucid.config()['cache_limit'])", LUCID_CACHE_LIMIT=value)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == [str(limit), str(limit)]
+
+
+@pytest.mark.parametrize("value", ["-1", "2GiB", "1.5"])
+def test_environment_variable_rejects_what_is_not_a_byte_count(value):
+    child = run_python("import lucid", LUCID_CACHE_LIMIT=value)
+    assert child.returncode != 0
+    assert f"LUCID_CACHE_LIMIT={value!r} is not a byte count" in child.stderr
+
+
+def test_show_config_prints_the_limit(capsys):
+    lucid.set_cache_limit(3 << 20)
+    lucid.show_config()
+    assert "grad cache:    3 MiB limit" in capsys.readouterr().out

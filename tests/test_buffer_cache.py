@@ -278,3 +278,12 @@ def test_show_config_prints_the_limit(capsys):
     lucid.set_cache_limit(3 << 20)
     lucid.show_config()
     assert "grad cache:    3 MiB limit" in capsys.readouterr().out
+
+
+def test_a_request_the_system_refuses_first_frees_the_kept_blocks():
+    a = _cache.empty(SHAPE, np.float32)
+    del a
+    assert lucid.cache_info().bytes_held == BLOCK
+    with pytest.raises(MemoryError):
+        _cache.empty((1 << 50,), np.uint8)  # a petabyte: refused however much is freed
+    assert lucid.cache_info().bytes_held == 0

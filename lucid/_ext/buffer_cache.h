@@ -14,7 +14,8 @@
  * kept, newest first, up to `limit` bytes in all (the oldest leave first);
  * smaller ones, and everything once the limit is 0, go to the C library at
  * once. A block is reused only for a request of exactly its size, so a
- * buffer never holds more memory than its array. Every entry point takes
+ * buffer never holds more memory than its array; a request the C library
+ * refuses frees every kept block and asks once more. Every entry point takes
  * the lock: numpy may free arrays on any thread.
  */
 #ifndef LUCID_BUFFER_CACHE_H
@@ -87,6 +88,19 @@ static size_t lucid_cache_evict(lucid_cache *c, size_t room)
     return freed;
 }
 
+/* Frees every block (the limit stays); returns the bytes freed. */
+static size_t lucid_cache_release(void)
+{
+    lucid_cache *c = &lucid_cache_state;
+    PyThread_acquire_lock(c->lock, WAIT_LOCK);
+    size_t limit = c->limit, freed;
+    c->limit = 0;
+    freed = lucid_cache_evict(c, 0);
+    c->limit = limit;
+    PyThread_release_lock(c->lock);
+    return freed;
+}
+
 static void *lucid_cache_malloc(void *ctx, size_t size)
 {
     lucid_cache *c = (lucid_cache *)ctx;
@@ -106,6 +120,8 @@ static void *lucid_cache_malloc(void *ctx, size_t size)
             return ptr;
     }
     ptr = malloc(size);
+    if (ptr == NULL && size >= LUCID_CACHE_MIN_BYTES && lucid_cache_release() > 0)
+        ptr = malloc(size); /* the blocks kept may be what the system lacks */
     if (ptr != NULL && size >= LUCID_CACHE_MIN_BYTES)
         lucid_cache_hugepages(ptr, size);
     return ptr;
@@ -162,19 +178,6 @@ static size_t lucid_cache_set_limit(size_t limit, size_t *freed)
     *freed = lucid_cache_evict(c, 0);
     PyThread_release_lock(c->lock);
     return old;
-}
-
-/* Frees every block (the limit stays); returns the bytes freed. */
-static size_t lucid_cache_release(void)
-{
-    lucid_cache *c = &lucid_cache_state;
-    PyThread_acquire_lock(c->lock, WAIT_LOCK);
-    size_t limit = c->limit, freed;
-    c->limit = 0;
-    freed = lucid_cache_evict(c, 0);
-    c->limit = limit;
-    PyThread_release_lock(c->lock);
-    return freed;
 }
 
 /* The bytes held, how many blocks, the requests served from them, the limit. */

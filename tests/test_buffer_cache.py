@@ -287,3 +287,25 @@ def test_a_request_the_system_refuses_first_frees_the_kept_blocks():
     with pytest.raises(MemoryError):
         _cache.empty((1 << 50,), np.uint8)  # a petabyte: refused however much is freed
     assert lucid.cache_info().bytes_held == 0
+
+
+def test_the_logits_gradient_of_a_weight_training_loop_is_reused():
+    # Logits from weights: the logits' gradient is an intermediate of the
+    # backward pass, freed by its end, whether the weights' .grad is set to
+    # None or zeroed in place.
+    rng = np.random.default_rng(3)
+    inputs = lucid.tensor(rng.standard_normal((4096, 64)).astype(np.float32))
+    teacher = lucid.tensor(rng.standard_normal((4096, 1024)).astype(np.float32))
+    weights = lucid.zeros(64, 1024, requires_grad=True)  # logits of exactly BLOCK bytes
+    reused = []
+    for step in range(4):
+        distillation_loss(inputs @ weights, teacher, 2.0).backward()
+        with lucid.no_grad():
+            weights -= 0.1 * weights.grad
+        if step % 2:
+            weights.grad.zero_()
+        else:
+            weights.grad = None
+        reused.append(lucid.cache_info().reused)
+        assert lucid.cache_info().bytes_held == BLOCK
+    assert np.diff(reused).tolist() == [1, 1, 1]

@@ -16,6 +16,7 @@ lucid is imported, sets the limit without a code change.
 import collections
 import numbers
 import os
+import warnings
 
 from lucid._ext import _cache
 
@@ -46,7 +47,8 @@ def set_cache_limit(nbytes):
     nbytes : int
         Bytes of freed gradients to keep, at least 0. The default is 2 GiB,
         or ``LUCID_CACHE_LIMIT`` when that environment variable is set (read
-        once, when lucid is imported).
+        once, when lucid is imported; a value that is not an int >= 0 is
+        ignored with a ``RuntimeWarning`` naming it).
 
     Returns
     -------
@@ -164,7 +166,13 @@ def cache_info():
 
 
 def _limit_from_environment():
-    """Apply ``LUCID_CACHE_LIMIT`` if set; a value that is not an int >= 0 is a ValueError."""
+    """Apply ``LUCID_CACHE_LIMIT`` if set.
+
+    A value that is not an int >= 0 is ignored with a RuntimeWarning, as the
+    OpenMP runtime treats a bad ``OMP_NUM_THREADS``: an exception here would
+    end every program that imports lucid, ``lucid-eval`` included, with a
+    traceback.
+    """
     text = os.environ.get("LUCID_CACHE_LIMIT", "").strip()
     if not text:
         return
@@ -173,8 +181,11 @@ def _limit_from_environment():
     except ValueError:
         value = -1
     if value < 0:
-        raise ValueError(f"LUCID_CACHE_LIMIT={os.environ['LUCID_CACHE_LIMIT']!r} is not a byte "
-                         f"count; give an int >= 0 (0 turns the gradient buffer cache off)")
+        warnings.warn(f"LUCID_CACHE_LIMIT={os.environ['LUCID_CACHE_LIMIT']!r} is not a byte "
+                      f"count (an int >= 0; 0 turns the gradient buffer cache off); keeping "
+                      f"the default limit of {cache_info().limit} bytes", RuntimeWarning,
+                      stacklevel=2)
+        return
     set_cache_limit(value)
 
 

@@ -1,6 +1,9 @@
 """Shared fixtures for lucid's tests; the float64 references live in references.py."""
 import contextlib
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +15,12 @@ from references import (  # noqa: F401  (re-exported for the test files)
 
 #: The SIMD levels this CPU can run, lowest first.
 SIMD_AVAILABLE = _simd.SIMD_LEVELS[: _simd.SIMD_LEVELS.index(_simd.cpu_simd_level()) + 1]
+
+
+def run_python(code, **env):
+    """Run ``python -c code`` in a child with ``env`` added to this environment."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
 
 
 @contextlib.contextmanager

@@ -5,9 +5,6 @@ is handed to the next array of exactly its size and to no other, the limit and
 its eviction order, ``empty_cache``, errors, several threads at once, and
 that gradients made in reused (dirty) memory are right, through the tape.
 """
-import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -16,6 +13,8 @@ import pytest
 import lucid
 from lucid._ext import _cache
 from lucid.nn.functional import distillation_loss, kl_div
+
+from conftest import run_python
 
 try:
     from numpy._core.multiarray import get_handler_name
@@ -252,11 +251,6 @@ def test_a_training_loop_reuses_one_block():
         addresses.add(address(student.grad.numpy()))
     # Step k frees step k-1's gradient before it makes its own.
     assert len(addresses) == 1
-
-
-def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
 
 
 @pytest.mark.parametrize("value, limit", [("0", 0), (" 1048576 ", 1 << 20), ("", 2 << 30)])

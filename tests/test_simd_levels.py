@@ -17,7 +17,7 @@ import lucid
 from lucid._ext import _simd
 from lucid.nn.functional import kl_div
 
-from conftest import SIMD_AVAILABLE, log_softmax_np, reference_losses, simd_at
+from conftest import SIMD_AVAILABLE, log_softmax_np, reference_losses, run_python, simd_at
 
 INF, NAN = math.inf, math.nan
 
@@ -172,11 +172,6 @@ def test_gradients_with_special_values_agree_across_levels(log_target, wrt):
     grads = [at_level(level, gradient) for level in SIMD_AVAILABLE]
     for other in grads[1:]:
         np.testing.assert_allclose(other, grads[0], rtol=1e-13, atol=0, equal_nan=True)
-
-
-def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
 
 
 @pytest.mark.parametrize("level", SIMD_AVAILABLE)

@@ -31,7 +31,7 @@ cdef extern from "buffer_cache.h" nogil:
     lucid_cache lucid_cache_state
     PyDataMem_Handler lucid_cache_handler
     size_t LUCID_CACHE_MIN_BYTES
-    size_t lucid_cache_set_limit(size_t limit, size_t *freed)
+    size_t lucid_cache_set_limit(size_t limit)
     size_t lucid_cache_release()
     void lucid_cache_stats(size_t *held, int *count, unsigned long long *reused,
                            size_t *limit)
@@ -68,10 +68,8 @@ def empty(shape, dtype):
 
 
 def set_limit(size_t limit):
-    """Set the most bytes the cache keeps; returns ``(old_limit, bytes_freed)``."""
-    cdef size_t freed = 0
-    cdef size_t old = lucid_cache_set_limit(limit, &freed)
-    return old, freed
+    """Set the most bytes the cache keeps (freeing the oldest blocks over it); returns the old limit."""
+    return lucid_cache_set_limit(limit)
 
 
 def release():

@@ -74,12 +74,12 @@ static void lucid_cache_take(lucid_cache *c, int i)
     c->count--;
 }
 
-/* Frees the oldest blocks until `room` more bytes fit under the limit and a
- * slot is free. Returns the number of bytes freed. Lock held. */
-static size_t lucid_cache_evict(lucid_cache *c, size_t room)
+/* Frees the oldest blocks until at most `bytes` in at most `blocks` blocks
+ * are left. Returns the number of bytes freed. Lock held. */
+static size_t lucid_cache_shrink(lucid_cache *c, size_t bytes, int blocks)
 {
     size_t freed = 0;
-    while (c->count > 0 && (c->held + room > c->limit || c->count == LUCID_CACHE_SLOTS)) {
+    while (c->count > 0 && (c->held > bytes || c->count > blocks)) {
         void *ptr = c->blocks[0].ptr;
         freed += c->blocks[0].size;
         lucid_cache_take(c, 0);
@@ -93,10 +93,7 @@ static size_t lucid_cache_release(void)
 {
     lucid_cache *c = &lucid_cache_state;
     PyThread_acquire_lock(c->lock, WAIT_LOCK);
-    size_t limit = c->limit, freed;
-    c->limit = 0;
-    freed = lucid_cache_evict(c, 0);
-    c->limit = limit;
+    size_t freed = lucid_cache_shrink(c, 0, 0);
     PyThread_release_lock(c->lock);
     return freed;
 }
@@ -148,7 +145,7 @@ static void lucid_cache_free(void *ctx, void *ptr, size_t size)
     if (size >= LUCID_CACHE_MIN_BYTES) {
         PyThread_acquire_lock(c->lock, WAIT_LOCK);
         if (size <= c->limit) {
-            lucid_cache_evict(c, size);
+            lucid_cache_shrink(c, c->limit - size, LUCID_CACHE_SLOTS - 1);
             c->blocks[c->count].ptr = ptr;
             c->blocks[c->count].size = size;
             c->count++;
@@ -169,13 +166,13 @@ static PyDataMem_Handler lucid_cache_handler = {
 
 /* Sets the limit (freeing the oldest blocks down to it) and returns the old
  * one; frees every block for a limit of 0. */
-static size_t lucid_cache_set_limit(size_t limit, size_t *freed)
+static size_t lucid_cache_set_limit(size_t limit)
 {
     lucid_cache *c = &lucid_cache_state;
     PyThread_acquire_lock(c->lock, WAIT_LOCK);
     size_t old = c->limit;
     c->limit = limit;
-    *freed = lucid_cache_evict(c, 0);
+    lucid_cache_shrink(c, limit, LUCID_CACHE_SLOTS);
     PyThread_release_lock(c->lock);
     return old;
 }
